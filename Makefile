@@ -1,0 +1,34 @@
+# mediamon: `make demo` runs the pipeline offline on the bundled corpus; `make test` runs the tests.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+RUN := $(UV) run --frozen --no-sync
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export PREFECT_LOGGING_LEVEL ?= WARNING
+
+.PHONY: demo test test-all bench reliability venv clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --all-groups
+	touch $@
+
+venv: $(VENV)/.synced
+
+demo: venv
+	$(RUN) python -m mediamon.demo
+
+test: venv
+	$(RUN) pytest -q
+
+bench: venv
+	$(RUN) python bench/ingest_bench.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .prefect .pytest_cache

@@ -1,0 +1,118 @@
+"""The ingest flow: poll every due feed (one task per feed), harvest new on-topic articles, commit in batches."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task, unmapped
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.context import get_run_context
+from prefect.futures import as_completed
+
+from mediamon import pipeline, progress
+from mediamon.config import Feed, Sources, database_path, load_sources
+from mediamon.errors import FetchError
+from mediamon.fetch import now_utc
+from mediamon.models import FeedHarvest, FeedOutcome, FeedPoll, FeedState
+from mediamon.store import Warehouse
+
+
+def _retry_transient(task, task_run, state) -> bool:
+    """Retry only transient fetch errors whose Retry-After (if any) is short enough to wait out."""
+    exc = state.result(raise_on_failure=False)
+    return isinstance(exc, FetchError) and exc.transient and (exc.retry_after or 0) <= 60
+
+
+@task(name="poll-feed", task_run_name="poll-{feed.id}", cache_policy=NO_CACHE, persist_result=False,
+      retry_condition_fn=_retry_transient)
+def poll_feed(feed: Feed, state: FeedState, sources: Sources) -> FeedPoll:
+    """Fetch and parse one feed, keeping its on-topic entries."""
+    return pipeline.poll_feed(feed, state, sources)
+
+
+@task(name="harvest-feed", task_run_name="harvest-{feed.id}", cache_policy=NO_CACHE, persist_result=False)
+def harvest_feed(poll: FeedPoll, feed: Feed, sources: Sources, known: set[str], first_seen_at) -> FeedHarvest:
+    """Fetch and extract one feed's new article pages."""
+    return pipeline.harvest_feed(poll, feed, sources, known, first_seen_at)
+
+
+def _run_id() -> str:
+    """The Prefect flow run id, or a fresh one outside Prefect."""
+    try:
+        return str(get_run_context().flow_run.id)
+    except Exception:
+        return str(uuid.uuid4())
+
+
+@flow(name="ingest")
+def ingest(sources_path: str | None = None, db: str | None = None, allow_private_addresses: bool | None = None) -> dict:
+    """Poll the configured feeds and store new on-topic articles; returns the run's totals."""
+    logger = get_run_logger()
+    sources = load_sources(sources_path)
+    if allow_private_addresses is not None:
+        sources = sources.with_overrides(allow_private_addresses=allow_private_addresses)
+    warehouse = Warehouse(database_path(db))
+    warehouse.migrate()
+    run_id, started = _run_id(), now_utc()
+    warehouse.record_run(run_id, "ingest", started, None, "running")
+    states = warehouse.sync_feeds(sources.feeds, started)
+    feeds = {f.id: f for f in sources.enabled_feeds()}
+    due = [f for f in feeds.values() if not (states[f.id].next_poll_at and states[f.id].next_poll_at > started)]
+    for f in feeds.values():
+        if f not in due:
+            logger.info("%s: backing off after %d failures; next poll at %s", f.id, states[f.id].failures, states[f.id].next_poll_at)
+    progress.emit("start", total=len(due))
+
+    poller = poll_feed.with_options(retries=sources.fetcher.retries,
+                                    retry_delay_seconds=[sources.fetcher.retry_backoff_seconds * 2**i for i in range(max(1, sources.fetcher.retries))])
+    polls = {poller.submit(f, states[f.id], sources): f for f in due}
+    claimed: set[str] = set()
+    harvesting, pending, outcomes = {}, [], []
+
+    def flush() -> None:
+        """Commit what has been harvested so far (articles, poll log and validators together)."""
+        if pending:
+            for o in warehouse.commit(run_id, pending, sources.pipeline, now_utc()):
+                outcomes.append(o)
+                progress.emit("feed", outcome=o)
+                logger.info("%s: %s, %d entries, %d on-topic, %d new, %d duplicate%s", o.feed_id, o.status,
+                            o.entries_seen, o.on_topic, o.new_articles, o.duplicates,
+                            f" ({o.error_class}: {o.error})" if o.error else "")
+            pending.clear()
+
+    for future in as_completed(list(polls)):
+        feed = polls[future]
+        try:
+            poll = future.result()
+        except Exception as exc:
+            poll = FeedPoll(pipeline.error_outcome(feed.id, exc))
+        if not poll.entries:
+            pending.append(FeedHarvest(poll.outcome))
+            continue
+        known = warehouse.known_urls(poll.entries) | claimed
+        claimed |= {e.canonical_url for e in poll.entries}
+        harvesting[harvest_feed.submit(poll, feed, sources, known, started)] = (feed, poll)
+
+    for future in as_completed(list(harvesting)):
+        feed, poll = harvesting.pop(future)
+        try:
+            pending.append(future.result())
+        except Exception as exc:
+            outcome = pipeline.error_outcome(feed.id, exc, poll.outcome.duration_ms)
+            pending.append(FeedHarvest(outcome))
+        if sum(len(h.articles) for h in pending) >= sources.pipeline.write_batch_articles:
+            flush()
+    flush()
+
+    rows = sorted((o.as_row() for o in outcomes), key=lambda r: r["feed_id"])
+    create_table_artifact(key="ingest-feeds", table=rows, description=f"Feed outcomes of ingest run {run_id}")
+    warehouse.record_run(run_id, "ingest", started, now_utc(), "completed", outcomes)
+    totals = {
+        "run_id": run_id, "feeds": len(outcomes), "feeds_failed": sum(o.status == "error" for o in outcomes),
+        "new_articles": sum(o.new_articles for o in outcomes), "duplicates": sum(o.duplicates for o in outcomes),
+        "db": str(Path(warehouse.path)),
+    }
+    progress.emit("done", **totals)
+    return totals

@@ -1,0 +1,167 @@
+"""The `mediamon` command line."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import logging
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import progress
+from .config import PROJECT_ROOT, database_path, load_sources
+from .errors import MediamonError
+from .fetch import now_utc
+from .seeds import load_seeds
+from .store import Warehouse
+
+app = typer.Typer(add_completion=False, help="Monitor how the press tells the story of Chinese AI, chip controls and AI valuations.")
+sources_app = typer.Typer(help="Check the configured feeds.")
+app.add_typer(sources_app, name="sources")
+console = Console(stderr=True)
+
+DbOption = typer.Option(None, "--db", help="Warehouse file (default: $MEDIAMON_DB or warehouse/mediamon.duckdb).")
+SourcesOption = typer.Option(None, "--sources", help="Sources file (default: $MEDIAMON_SOURCES or sources.yaml).")
+
+
+def load_flow(name: str):
+    """Import flows/<name>.py from the project (flows/ is deployment code, not part of the package)."""
+    path = PROJECT_ROOT / "flows" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"mediamon_flows_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def _fail(exc: Exception) -> None:
+    """Print a mediamon error plainly and exit non-zero."""
+    console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+    raise typer.Exit(2)
+
+
+@app.command()
+def init(db: Optional[Path] = DbOption, sources: Optional[Path] = SourcesOption) -> None:
+    """Create or migrate the warehouse and load the seed articles as the baseline."""
+    try:
+        warehouse = Warehouse(database_path(db))
+        applied = warehouse.migrate()
+        protected = load_sources(sources).script_terms if (sources or (PROJECT_ROOT / "sources.yaml").exists()) else {}
+        added = warehouse.insert_baseline(load_seeds(now_utc(), protected=protected), run_id="init")
+    except MediamonError as exc:
+        _fail(exc)
+    typer.echo(f"warehouse {warehouse.path}: migrations applied now: {', '.join(applied) or 'none'}; "
+               f"baseline articles added: {added}")
+
+
+def _progress_listener():
+    """A rich progress bar on a terminal; None elsewhere (the flow's log lines suffice)."""
+    if not sys.stderr.isatty():
+        return None, None
+    from rich.progress import Progress
+
+    bar = Progress(console=console, transient=False)
+    state: dict = {}
+
+    def listen(event: str, data: dict) -> None:
+        """Advance the bar on each committed feed."""
+        if event == "start":
+            bar.start()
+            state["task"] = bar.add_task("feeds", total=data["total"])
+        elif event == "feed" and "task" in state:
+            bar.advance(state["task"])
+        elif event == "done":
+            bar.stop()
+
+    return listen, bar
+
+
+@app.command()
+def ingest(
+    sources: Optional[Path] = SourcesOption,
+    db: Optional[Path] = DbOption,
+    allow_private: bool = typer.Option(False, "--allow-private", help="Allow loopback and private addresses (demo, tests)."),
+) -> None:
+    """Poll the feeds once through the Prefect ingest flow and store new articles."""
+    try:
+        load_sources(sources)  # fail fast, before Prefect starts, on a bad file
+    except MediamonError as exc:
+        _fail(exc)
+    listener, _ = _progress_listener()
+    progress.set_listener(listener)
+    try:
+        totals = load_flow("ingest").ingest(
+            sources_path=str(sources) if sources else None, db=str(db) if db else None,
+            allow_private_addresses=True if allow_private else None,
+        )
+    finally:
+        progress.set_listener(None)
+    typer.echo(json.dumps(totals, ensure_ascii=False))
+
+
+def _jsonable(value):
+    """JSON-friendly form of a DuckDB value."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value if isinstance(value, (str, int, float, bool, type(None), list, dict)) else str(value)
+
+
+@app.command()
+def sql(
+    query: str = typer.Argument(..., help="SQL to run (read-only)."),
+    db: Optional[Path] = DbOption,
+    fmt: str = typer.Option("table", "--format", help="table | csv | json"),
+    limit: int = typer.Option(200, help="Rows shown in table format."),
+) -> None:
+    """Run a read-only query against the warehouse."""
+    if fmt not in ("table", "csv", "json"):
+        _fail(ValueError("--format must be table, csv or json"))
+    import duckdb
+
+    try:
+        with Warehouse(database_path(db)).reader() as con:
+            cursor = con.execute(query)
+            columns = [d[0] for d in cursor.description or []]
+            rows = cursor.fetchall()
+    except (duckdb.Error, FileNotFoundError) as exc:
+        _fail(exc)
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    elif fmt == "json":
+        typer.echo(json.dumps([{c: _jsonable(v) for c, v in zip(columns, r)} for r in rows], ensure_ascii=False, indent=1))
+    else:
+        table = Table(*columns, show_lines=False)
+        for r in rows[:limit]:
+            table.add_row(*("" if v is None else str(v)[:120] for v in r))
+        Console().print(table)
+        if len(rows) > limit:
+            typer.echo(f"({len(rows) - limit} more rows; use --format csv for all)")
+
+
+@sources_app.command("check")
+def sources_check(sources: Optional[Path] = SourcesOption) -> None:
+    """Validate the sources file and list its feeds."""
+    try:
+        cfg = load_sources(sources)
+    except MediamonError as exc:
+        _fail(exc)
+    table = Table("id", "lang", "outlet", "enabled", "full_text", "keep_all", "url")
+    for f in cfg.feeds:
+        table.add_row(f.id, f.lang, f.outlet, str(f.enabled), str(f.full_text), str(f.keep_all), f.url)
+    Console().print(table)
+    typer.echo(f"ok: {len(cfg.feeds)} feeds ({len(cfg.enabled_feeds())} enabled), "
+               + ", ".join(f"{k}: {len(v)} terms" for k, v in cfg.topics.items()))
+
+
+def main() -> None:
+    """Entry point with plain logging when not on a terminal."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app()

@@ -1,0 +1,159 @@
+"""Load and validate sources.yaml: feeds, fetcher settings, topic terms and script fixes."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DB = PROJECT_ROOT / "warehouse" / "mediamon.duckdb"
+DEFAULT_SOURCES = PROJECT_ROOT / "sources.yaml"
+LANGS = ("zh-Hans", "zh-Hant", "en")
+
+
+class _Strict(BaseModel):
+    """A config section that refuses unknown keys, so typos are caught at load."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FetcherSettings(_Strict):
+    """How feeds and pages are fetched."""
+
+    timeout_seconds: float = Field(20, gt=0, le=600)
+    connect_timeout_seconds: float = Field(5, gt=0, le=120)
+    max_bytes: int = Field(8_000_000, ge=1024)
+    max_redirects: int = Field(5, ge=0, le=20)
+    user_agent: str = "mediamon/0.1 (media monitoring)"
+    allow_private_addresses: bool = False
+    per_host_concurrency: int = Field(2, ge=1, le=32)
+    max_retry_after_seconds: float = Field(600, ge=0)
+    retry_wait_cap_seconds: float = Field(30, ge=0)
+    retries: int = Field(2, ge=0, le=10)
+    retry_backoff_seconds: float = Field(2, ge=0)
+
+
+class PipelineSettings(_Strict):
+    """How pages become articles."""
+
+    extract_workers: int = Field(0, ge=0, le=64)  # 0: extract in-process; N: a pool of N processes
+    min_text_chars: int = Field(200, ge=0)
+    write_batch_articles: int = Field(500, ge=1)
+    backoff_max_hours: float = Field(24, gt=0)
+
+
+class Feed(_Strict):
+    """One configured feed."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)
+    name: str = Field(min_length=1)
+    outlet: str = Field(min_length=1)
+    url: str
+    lang: Literal["zh-Hans", "zh-Hant", "en"]
+    tags: tuple[str, ...] = ()
+    enabled: bool = True
+    full_text: bool = False
+    keep_all: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        """Feeds are fetched over HTTP(S) only."""
+        if not re.match(r"^https?://[^\s/]+", value, re.I):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
+class Sources(_Strict):
+    """The whole of sources.yaml."""
+
+    fetcher: FetcherSettings = FetcherSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    topics: dict[str, tuple[str, ...]] = Field(min_length=1)
+    script_terms: dict[str, str] = {}
+    tracking_params: tuple[str, ...] = ()
+    feeds: tuple[Feed, ...] = Field(min_length=1)
+
+    @field_validator("topics")
+    @classmethod
+    def _nonempty_terms(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        """Every topic needs at least one non-blank term."""
+        for name, terms in value.items():
+            if not terms or any(not t.strip() for t in terms):
+                raise ValueError(f"topic {name!r} needs non-empty terms")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "Sources":
+        """Feed ids are keys in the warehouse, so they must be unique."""
+        seen: set[str] = set()
+        for feed in self.feeds:
+            if feed.id in seen:
+                raise ValueError(f"feed id {feed.id!r} is used twice")
+            seen.add(feed.id)
+        return self
+
+    def enabled_feeds(self) -> list[Feed]:
+        """The feeds to poll."""
+        return [f for f in self.feeds if f.enabled]
+
+    def with_overrides(self, **fetcher: Any) -> "Sources":
+        """A copy with some fetcher settings replaced (tests and the demo allow loopback this way)."""
+        return self.model_copy(update={"fetcher": self.fetcher.model_copy(update=fetcher)})
+
+
+def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the YAML node at a pydantic error location, or of its nearest parent."""
+    node, line = root, (root.start_mark.line + 1 if root is not None else None)
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == str(key)), None)
+            if match is None:
+                return line
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            return line
+        line = node.start_mark.line + 1
+    return line
+
+
+def load_sources(path: str | os.PathLike[str] | None = None) -> Sources:
+    """Read and validate a sources file; raise ConfigError naming the file, line, key and problem."""
+    path = Path(path or os.environ.get("MEDIAMON_SOURCES") or DEFAULT_SOURCES)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "?"
+        raise ConfigError(f"{path}:{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with 'feeds' and 'topics' at the top")
+    try:
+        return Sources.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            key = ".".join(str(p) for p in loc) or "(top)"
+            line = _node_line(root, loc)
+            problems.append(f"{path}:{line}: {key}: {err['msg']}")
+        raise ConfigError("invalid sources file:\n  " + "\n  ".join(problems)) from None
+
+
+def database_path(db: str | os.PathLike[str] | None = None) -> Path:
+    """The warehouse file: the argument, else $MEDIAMON_DB, else warehouse/mediamon.duckdb."""
+    return Path(db or os.environ.get("MEDIAMON_DB") or DEFAULT_DB)

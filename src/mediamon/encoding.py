@@ -1,0 +1,92 @@
+"""Turn fetched bytes into correct Unicode, whatever the feed or page claims about its charset."""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+import charset_normalizer
+
+# Decode with the superset of what is declared: GB2312 and GBK pages routinely contain GB18030-only
+# characters, and Big5 pages carry HKSCS or Microsoft extensions.
+_SUPERSETS = {
+    "gb2312": "gb18030", "gbk": "gb18030", "cp936": "gb18030", "gb18030": "gb18030",
+    "big5": "big5hkscs", "big5hkscs": "big5hkscs", "cp950": "big5hkscs",
+    "ascii": "utf-8", "us-ascii": "utf-8",
+}
+# Declared single-byte Western charsets never fail to decode, so a CJK body mislabelled as one would
+# silently become mojibake: for these the bytes are checked before the label is believed.
+_SINGLE_BYTE = {"latin-1", "iso8859-1", "cp1252", "iso8859-15", "cp1250"}
+_XML_DECL = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""", re.I)
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I
+)
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def normalise_codec(label: str | None) -> str | None:
+    """The Python codec for a charset label, widened to its superset; None for unknown labels."""
+    if not label:
+        return None
+    try:
+        name = codecs.lookup(label.strip().lower()).name
+    except LookupError:
+        return None
+    return _SUPERSETS.get(name, name)
+
+
+def declared_charset(body: bytes) -> str | None:
+    """The charset a document declares in its XML prolog or an HTML meta tag (first 4 KB)."""
+    head = body[:4096]
+    match = _XML_DECL.match(head) or _META_CHARSET.search(head)
+    return match.group(1).decode("ascii", "ignore") if match else None
+
+
+def _try(body: bytes, codec: str | None) -> str | None:
+    """Decode strictly, or None if the codec is unknown or the bytes do not fit it."""
+    if not codec:
+        return None
+    try:
+        return body.decode(codec)
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
+def _detect(body: bytes) -> str | None:
+    """Guess the codec from the bytes alone."""
+    best = charset_normalizer.from_bytes(body[:200_000]).best()
+    return normalise_codec(best.encoding) if best else None
+
+
+def decode(body: bytes, http_charset: str | None = None) -> tuple[str, str]:
+    """Decode bytes to text and return (text, codec used): BOM, HTTP charset, in-document, UTF-8, detection."""
+    for bom, codec in _BOMS:
+        if body.startswith(bom):
+            text = _try(body, codec)
+            if text is not None:
+                return text, codec
+    for label in (http_charset, declared_charset(body)):
+        codec = normalise_codec(label)
+        if codec in _SINGLE_BYTE and re.search(rb"[\x80-\xff]", body):
+            guess = "utf-8" if _try(body, "utf-8") is not None else _detect(body)
+            if guess and guess not in _SINGLE_BYTE:
+                codec = guess
+        text = _try(body, codec)
+        if text is not None:
+            return text, codec  # type: ignore[return-value]
+    text = _try(body, "utf-8")
+    if text is not None:
+        return text, "utf-8"
+    codec = _detect(body)
+    text = _try(body, codec)
+    if text is not None:
+        return text, codec  # type: ignore[return-value]
+    return body.decode("utf-8", errors="replace"), "utf-8-lossy"
+
+
+def to_utf8_xml(body: bytes, http_charset: str | None = None) -> tuple[bytes, str]:
+    """Re-encode an XML document as UTF-8 with a matching prolog, so a parser cannot mis-decode it."""
+    text, codec = decode(body, http_charset)
+    text = text.lstrip("\ufeff")
+    text = re.sub(r"""^(\s*<\?xml[^>]*?encoding\s*=\s*["'])[A-Za-z0-9._:-]+(["'])""", r"\1utf-8\2", text, count=1)
+    return text.encode("utf-8"), codec

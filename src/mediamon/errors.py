@@ -1,0 +1,107 @@
+"""The project's typed errors: every failure names what failed and where."""
+
+from __future__ import annotations
+
+
+class MediamonError(Exception):
+    """Base of every error mediamon raises on purpose."""
+
+
+class ConfigError(MediamonError):
+    """A configuration file is invalid; the message names the file, the key or line, and the problem."""
+
+
+class FetchError(MediamonError):
+    """A request failed; `kind` classifies it and `transient` says whether a retry may help."""
+
+    kind = "fetch_error"
+    transient = False
+
+    def __init__(self, url: str, detail: str, *, status: int | None = None, retry_after: float | None = None):
+        """Record the URL, a human detail, and the HTTP status and Retry-After when there were any."""
+        self.url = url
+        self.detail = detail
+        self.status = status
+        self.retry_after = retry_after
+        super().__init__(f"{self.kind}: {detail} ({url})")
+
+    def __reduce__(self):
+        """Pickle with keyword arguments, so errors cross process and Dask boundaries intact."""
+        return (_rebuild_fetch_error, (type(self), self.url, self.detail, self.status, self.retry_after))
+
+
+def _rebuild_fetch_error(cls, url, detail, status, retry_after):
+    """Rebuild a FetchError subclass from its pickled fields."""
+    return cls(url, detail, status=status, retry_after=retry_after)
+
+
+class FetchTimeout(FetchError):
+    """The request did not finish within its total deadline."""
+
+    kind = "timeout"
+    transient = True
+
+
+class FetchConnectionError(FetchError):
+    """The connection failed, was reset, or the name did not resolve."""
+
+    kind = "connection"
+    transient = True
+
+
+class HTTPStatusError(FetchError):
+    """The server answered with an error status; 429 and 5xx are transient."""
+
+    kind = "http_status"
+
+    @property
+    def transient(self) -> bool:  # type: ignore[override]
+        """429 and 5xx may clear up; other statuses will not."""
+        return self.status is not None and (self.status == 429 or self.status >= 500)
+
+
+class TooLarge(FetchError):
+    """The decoded body passed the configured size cap."""
+
+    kind = "too_large"
+
+
+class TooManyRedirects(FetchError):
+    """The redirect chain was longer than allowed, or looped."""
+
+    kind = "too_many_redirects"
+
+
+class BlockedURL(FetchError):
+    """The URL's scheme or address is not allowed (non-HTTP scheme, private or loopback address)."""
+
+    kind = "blocked_url"
+
+
+class NotAFeed(MediamonError):
+    """The body is not an RSS, Atom or RDF feed."""
+
+    kind = "not_a_feed"
+
+    def __init__(self, url: str, detail: str):
+        """Name the URL and what was found instead of a feed."""
+        self.url = url
+        self.detail = detail
+        super().__init__(f"not_a_feed: {detail} ({url})")
+
+    def __reduce__(self):
+        """Pickle with both fields."""
+        return (NotAFeed, (self.url, self.detail))
+
+
+class WarehouseBusy(MediamonError):
+    """Another process holds the warehouse and did not let go in time."""
+
+
+class MigrationError(MediamonError):
+    """A migration failed, or an applied migration was edited afterwards."""
+
+
+def error_kind(exc: BaseException) -> str:
+    """A short, stable class name for an error, as stored in the warehouse."""
+    return getattr(exc, "kind", None) or type(exc).__name__

@@ -1,0 +1,131 @@
+"""Turn an article page (or the feed's own content) into a clean Article."""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import trafilatura
+
+from .models import Article, Entry, Page
+from .normalize import article_id, clean_text, detect_script, text_fingerprint, to_simplified, word_count
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """What trafilatura found on a page."""
+
+    text: str
+    title: str | None
+    author: str | None
+    date: str | None
+
+
+def extract_page(html: str, url: str | None = None) -> Extracted | None:
+    """Main text and metadata of an HTML page, or None when trafilatura finds no article."""
+    try:
+        doc = trafilatura.bare_extraction(
+            html, url=url, with_metadata=True, include_comments=False, include_tables=False, fast=True
+        )
+    except Exception:  # trafilatura raises assorted errors on broken markup; treat as "no article"
+        return None
+    if doc is None or not getattr(doc, "text", None):
+        return None
+    return Extracted(clean_text(doc.text), doc.title or None, doc.author or None, doc.date or None)
+
+
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+
+
+def _shared_pool(workers: int) -> ProcessPoolExecutor:
+    """One process pool per process, started on first use (workers import trafilatura once)."""
+    global _pool, _pool_size
+    if _pool is None or _pool_size != workers:
+        if _pool is not None:
+            _pool.shutdown(wait=False, cancel_futures=True)
+        # forkserver: the parent runs Prefect's threads, and forking a threaded process is unsafe.
+        _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+        _pool_size = workers
+        atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
+    return _pool
+
+
+def _extract_star(args: tuple[str, str | None]) -> Extracted | None:
+    """Pool adapter for extract_page."""
+    return extract_page(*args)
+
+
+def extract_pages(pages: list[Page], workers: int = 0) -> list[Extracted | None]:
+    """Extract every fetched page, in a process pool when workers > 0 (extraction is CPU-bound)."""
+    jobs = [(p.html, p.final_url or p.entry.url) for p in pages]
+    todo = [i for i, (html, _) in enumerate(jobs) if html]
+    results: list[Extracted | None] = [None] * len(jobs)
+    if workers and len(todo) > 1:
+        done = _shared_pool(workers).map(_extract_star, [jobs[i] for i in todo], chunksize=4)
+    else:
+        done = map(_extract_star, [jobs[i] for i in todo])
+    for i, result in zip(todo, done):
+        results[i] = result
+    return results
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    """A trafilatura date string (YYYY-MM-DD) as a UTC datetime."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value[:10]).replace(tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+def build_article(
+    entry: Entry,
+    extracted: Extracted | None,
+    *,
+    outlet: str,
+    feed_text_is_full: bool,
+    first_seen_at: datetime,
+    min_text_chars: int,
+    protected_terms: dict[str, str] | None = None,
+) -> Article | None:
+    """The article for an entry: page text when long enough, else the feed's own text; None if neither has text."""
+    feed_text = entry.content if len(entry.content) >= len(entry.summary) else entry.summary
+    page_text = extracted.text if extracted else ""
+    if feed_text_is_full and feed_text:
+        text, how = feed_text, "feed"
+    elif len(page_text) >= min_text_chars or (page_text and len(page_text) >= len(feed_text)):
+        text, how = page_text, "page"
+    elif feed_text:
+        text, how = feed_text, "feed_fallback"
+    else:
+        return None
+    text = clean_text(text)
+    simplified = to_simplified(text, protected_terms)
+    lang, script = detect_script(text)
+    title = entry.title or (extracted.title if extracted and extracted.title else "") or text[:60]
+    published = entry.published_at or _parse_date(extracted.date if extracted else None)
+    return Article(
+        article_id=article_id(entry.canonical_url),
+        source_id=entry.feed_id,
+        outlet=outlet,
+        url=entry.url,
+        canonical_url=entry.canonical_url,
+        title=clean_text(title)[:1000],
+        author=entry.author or (extracted.author if extracted else None),
+        published_at=published,
+        first_seen_at=first_seen_at,
+        lang=lang,
+        script=script,
+        text=text,
+        text_simplified=simplified,
+        text_hash=text_fingerprint(simplified),
+        word_count=word_count(text),
+        extraction=how,
+        guid=entry.guid,
+        topics=entry.topics,
+    )

@@ -1,0 +1,153 @@
+"""The typed records that travel between pipeline stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What the warehouse remembers about a feed between polls."""
+
+    feed_id: str
+    etag: str | None = None
+    last_modified: str | None = None
+    failures: int = 0
+    next_poll_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A finished HTTP exchange: the final URL, status, headers and the decoded-size-capped body."""
+
+    url: str
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    elapsed_ms: float
+
+    @property
+    def not_modified(self) -> bool:
+        """True for a 304 answer to a conditional GET."""
+        return self.status == 304
+
+    @property
+    def charset(self) -> str | None:
+        """The charset parameter of the Content-Type header, if any."""
+        ctype = self.headers.get("content-type", "")
+        for part in ctype.split(";")[1:]:
+            key, _, value = part.strip().partition("=")
+            if key.strip().lower() == "charset" and value.strip():
+                return value.strip().strip("\"'")
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One feed item, parsed and canonicalised, not yet turned into an article."""
+
+    feed_id: str
+    guid: str
+    url: str
+    canonical_url: str
+    title: str
+    summary: str
+    content: str
+    author: str | None
+    published_at: datetime | None
+    topics: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """An article page as fetched: the entry it came from and its decoded HTML (None when not fetched)."""
+
+    entry: Entry
+    html: str | None
+    final_url: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """A clean article, ready for the warehouse."""
+
+    article_id: str
+    source_id: str
+    outlet: str
+    url: str
+    canonical_url: str
+    title: str
+    author: str | None
+    published_at: datetime | None
+    first_seen_at: datetime
+    lang: str
+    script: str
+    text: str
+    text_simplified: str
+    text_hash: str
+    word_count: int
+    extraction: str
+    guid: str | None = None
+    topics: tuple[str, ...] = ()
+    is_baseline: bool = False
+
+
+@dataclass(slots=True)
+class FeedOutcome:
+    """How one feed's poll went: its status, counts, timings and the validators to store."""
+
+    feed_id: str
+    status: str = "ok"  # ok | not_modified | error | skipped
+    http_status: int | None = None
+    error_class: str | None = None
+    error: str | None = None
+    duration_ms: float = 0.0
+    entries_seen: int = 0
+    on_topic: int = 0
+    known: int = 0
+    pages_fetched: int = 0
+    page_errors: int = 0
+    extraction_fallbacks: int = 0
+    new_articles: int = 0
+    duplicates: int = 0
+    etag: str | None = None
+    last_modified: str | None = None
+    retry_after: float | None = None
+    messages: list[str] = field(default_factory=list)
+
+    def as_row(self) -> dict:
+        """The outcome as a flat dict for tables and artifacts."""
+        return {
+            "feed_id": self.feed_id,
+            "status": self.status,
+            "http_status": self.http_status,
+            "error_class": self.error_class,
+            "error": self.error,
+            "duration_ms": round(self.duration_ms, 1),
+            "entries_seen": self.entries_seen,
+            "on_topic": self.on_topic,
+            "known": self.known,
+            "pages_fetched": self.pages_fetched,
+            "page_errors": self.page_errors,
+            "extraction_fallbacks": self.extraction_fallbacks,
+            "new_articles": self.new_articles,
+            "duplicates": self.duplicates,
+        }
+
+
+@dataclass(slots=True)
+class FeedPoll:
+    """A polled feed: its outcome so far and its on-topic entries."""
+
+    outcome: FeedOutcome
+    entries: list[Entry] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class FeedHarvest:
+    """A feed's new articles and its final outcome, ready to commit together."""
+
+    outcome: FeedOutcome
+    articles: list[Article] = field(default_factory=list)

@@ -1,0 +1,111 @@
+"""Canonical URLs, script and language, simplified-script copies, and text fingerprints."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from functools import lru_cache
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+
+import opencc
+
+# Query parameters that identify a click, not a document. Users add more in sources.yaml.
+TRACKING_PARAMS = frozenset({
+    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid",
+    "spm", "scm", "from", "wfr", "wm", "share_token", "share_from", "sharer_shareid", "sharer_shareinfo",
+    "isappinstalled", "ref", "ref_src", "ref_url", "referer", "referrer", "src", "source", "cmpid",
+    "ocid", "ncid", "s_cid", "smid", "mod", "_ga", "_gl", "vn", "tt_from", "timestamp", "sessionid",
+})
+_TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hmsr", "hmpl", "hmcu", "hmkw", "hmci")
+_MOBILE_PREFIXES = ("www.", "m.", "mobile.", "wap.", "amp.")
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+_ENGLISH_STOPWORDS = frozenset("the of and to in a is that for on with as by at from it its was are be has said".split())
+_INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def canonical_url(url: str, extra_tracking: frozenset[str] | tuple[str, ...] = ()) -> str:
+    """One spelling per document: lower-case scheme and host, no www./m., no fragment or tracking parameters."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower() or "http"
+    host = (parts.hostname or "").lower().rstrip(".")
+    for prefix in _MOBILE_PREFIXES:
+        if host.startswith(prefix) and host.count(".") >= 2:
+            host = host[len(prefix):]
+            break
+    port = parts.port if parts.port is not None else None
+    netloc = host if port is None or str(port) == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
+    if parts.hostname and ":" in parts.hostname:  # IPv6 literal
+        netloc = f"[{host}]" + ("" if port is None or str(port) == _DEFAULT_PORTS.get(scheme) else f":{port}")
+    path = quote(unquote(parts.path), safe="/%:@!$&'()*+,;=~") or "/"
+    drop = TRACKING_PARAMS | frozenset(p.lower() for p in extra_tracking)
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k.lower() not in drop and not k.lower().startswith(_TRACKING_PREFIXES)
+    ]
+    query.sort()
+    return urlunsplit((scheme, netloc, path, urlencode(query, quote_via=quote, safe="/:@!$'()*+,;=~"), ""))
+
+
+def clean_text(text: str) -> str:
+    """NFC, no control or invisible bidi characters, tidy whitespace, paragraphs kept."""
+    text = unicodedata.normalize("NFC", text)
+    text = _INVISIBLE.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    lines = [re.sub(r"[ \t\u3000\xa0]+", " ", line).strip() for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+@lru_cache(maxsize=4)
+def _converter(config: str) -> opencc.OpenCC:
+    """One OpenCC converter per configuration, built once (it loads dictionaries)."""
+    return opencc.OpenCC(config)
+
+
+def to_simplified(text: str, protected: dict[str, str] | None = None) -> str:
+    """Simplified-script copy of text; `protected` maps terms OpenCC gets wrong (昇騰 → 昇腾) to their forms."""
+    if not protected:
+        return _converter("t2s").convert(text)
+    pattern = re.compile("|".join(re.escape(k) for k in sorted(protected, key=len, reverse=True)))
+    out, last = [], 0
+    for match in pattern.finditer(text):
+        out.append(_converter("t2s").convert(text[last:match.start()]))
+        out.append(protected[match.group(0)])
+        last = match.end()
+    out.append(_converter("t2s").convert(text[last:]))
+    return "".join(out)
+
+
+def detect_script(text: str) -> tuple[str, str]:
+    """(lang, script) of a text: zh-Hans or zh-Hant by characters that change under conversion, en, or other."""
+    sample = text[:4000]
+    han = _HAN.findall(sample)
+    words = _LATIN_WORD.findall(sample)
+    if len(han) >= 20 or (han and len(han) * 2 >= len(words)):
+        chars = "".join(han)
+        traditional_only = sum(a != b for a, b in zip(chars, _converter("t2s").convert(chars)))
+        simplified_only = sum(a != b for a, b in zip(chars, _converter("s2t").convert(chars)))
+        if traditional_only > simplified_only:
+            return "zh", "zh-Hant"
+        return "zh", "zh-Hans"
+    if words and sum(w.lower() in _ENGLISH_STOPWORDS for w in words) >= max(1, len(words) // 25):
+        return "en", "en"
+    return "other", "other"
+
+
+def word_count(text: str) -> int:
+    """Words as a reader counts them: Han characters one each, Latin words one each."""
+    return len(_HAN.findall(text)) + len(_LATIN_WORD.findall(text))
+
+
+def text_fingerprint(text_simplified: str) -> str:
+    """Hash of the text with case, spacing and punctuation removed, so trivial re-formats match."""
+    core = "".join(ch for ch in text_simplified.lower() if ch.isalnum())
+    return hashlib.sha1(core.encode("utf-8")).hexdigest()
+
+
+def article_id(canonical: str) -> str:
+    """A stable short id derived from the canonical URL."""
+    return hashlib.sha1(canonical.encode("utf-8")).hexdigest()[:16]

@@ -1,0 +1,132 @@
+"""One feed's journey: poll, parse, keep on-topic entries, fetch their pages, extract articles. No Prefect here."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import datetime
+from functools import lru_cache
+
+from .config import Feed, FetcherSettings, Sources
+from .encoding import decode
+from .errors import FetchError, NotAFeed, error_kind
+from .extract import build_article, extract_pages
+from .fetch import FEED_ACCEPT, Fetcher
+from .models import FeedHarvest, FeedOutcome, FeedPoll, FeedState, Page
+from .parse import parse_feed
+from .topics import TopicMatcher
+
+log = logging.getLogger("mediamon.pipeline")
+_fetchers: dict[FetcherSettings, Fetcher] = {}
+_fetchers_lock = threading.Lock()
+
+
+def shared_fetcher(settings: FetcherSettings) -> Fetcher:
+    """One Fetcher per process and settings, so keep-alive and per-host limits span all feeds."""
+    with _fetchers_lock:
+        if settings not in _fetchers:
+            _fetchers[settings] = Fetcher(settings)
+        return _fetchers[settings]
+
+
+@lru_cache(maxsize=8)
+def _matcher(topics: tuple[tuple[str, tuple[str, ...]], ...], protected: tuple[tuple[str, str], ...]) -> TopicMatcher:
+    """The compiled topic matcher for a configuration (cached: compiling converts every term)."""
+    return TopicMatcher.from_terms(dict(topics), dict(protected))
+
+
+def topic_matcher(sources: Sources) -> TopicMatcher:
+    """The topic matcher for these sources."""
+    return _matcher(tuple(sources.topics.items()), tuple(sources.script_terms.items()))
+
+
+def error_outcome(feed_id: str, exc: BaseException, duration_ms: float = 0.0) -> FeedOutcome:
+    """The outcome of a feed whose poll failed."""
+    return FeedOutcome(
+        feed_id, status="error", http_status=getattr(exc, "status", None), error_class=error_kind(exc),
+        error=str(exc)[:1000], duration_ms=duration_ms, retry_after=getattr(exc, "retry_after", None),
+    )
+
+
+def poll_feed(feed: Feed, state: FeedState, sources: Sources) -> FeedPoll:
+    """Fetch a feed with its validators, parse it and keep the on-topic entries; transient errors raise."""
+    start = time.monotonic()
+    fetcher = shared_fetcher(sources.fetcher)
+    try:
+        response = fetcher.get(feed.url, etag=state.etag, last_modified=state.last_modified, accept=FEED_ACCEPT)
+    except FetchError as exc:
+        if exc.transient:
+            raise
+        return FeedPoll(error_outcome(feed.id, exc, (time.monotonic() - start) * 1000))
+    outcome = FeedOutcome(feed.id, http_status=response.status)
+    if response.not_modified:
+        outcome.status = "not_modified"
+        outcome.duration_ms = (time.monotonic() - start) * 1000
+        return FeedPoll(outcome)
+    try:
+        entries = parse_feed(response, feed.id, sources.tracking_params)
+    except NotAFeed as exc:
+        return FeedPoll(error_outcome(feed.id, exc, (time.monotonic() - start) * 1000))
+    matcher = topic_matcher(sources)
+    kept = []
+    for entry in entries:
+        topics = matcher.match(entry.title, entry.summary)
+        if (topics or feed.keep_all) and entry.canonical_url:
+            kept.append(replace(entry, topics=topics))
+    outcome.entries_seen = len(entries)
+    outcome.on_topic = len(kept)
+    outcome.etag = response.headers.get("etag")
+    outcome.last_modified = response.headers.get("last-modified")
+    outcome.duration_ms = (time.monotonic() - start) * 1000
+    return FeedPoll(outcome, kept)
+
+
+def _fetch_page(fetcher: Fetcher, entry) -> Page:
+    """An entry's article page, or the error that stopped it."""
+    try:
+        response = fetcher.get(entry.url)
+    except FetchError as exc:
+        return Page(entry, None, error=f"{exc.kind}: {exc.detail}")
+    html, _ = decode(response.body, response.charset)
+    return Page(entry, html, final_url=response.url)
+
+
+def harvest_feed(poll: FeedPoll, feed: Feed, sources: Sources, known: set[str], first_seen_at: datetime) -> FeedHarvest:
+    """Fetch and extract the pages of a polled feed's entries that are not stored yet."""
+    outcome = poll.outcome
+    start = time.monotonic()
+    new = [e for e in poll.entries if e.canonical_url not in known]
+    outcome.known = len(poll.entries) - len(new)
+    if feed.full_text:
+        pages = [Page(e, None) for e in new]
+    else:
+        fetcher = shared_fetcher(sources.fetcher)
+        with ThreadPoolExecutor(sources.fetcher.per_host_concurrency, thread_name_prefix=f"pages-{feed.id}") as pool:
+            pages = list(pool.map(lambda e: _fetch_page(fetcher, e), new))
+        outcome.pages_fetched = sum(p.html is not None for p in pages)
+    extracted = extract_pages(pages, sources.pipeline.extract_workers)
+    articles = []
+    for page, ext in zip(pages, extracted):
+        feed_text = max(page.entry.content, page.entry.summary, key=len)
+        if page.error and len(feed_text) < sources.pipeline.min_text_chars:
+            # Keep the entry unstored so the next run tries the page again.
+            outcome.page_errors += 1
+            outcome.messages.append(f"skipped {page.entry.url}: {page.error}")
+            continue
+        article = build_article(
+            page.entry, ext, outlet=feed.outlet, feed_text_is_full=feed.full_text, first_seen_at=first_seen_at,
+            min_text_chars=sources.pipeline.min_text_chars, protected_terms=sources.script_terms,
+        )
+        if article is None:
+            outcome.messages.append(f"skipped {page.entry.url}: no text on the page or in the feed")
+            continue
+        if article.extraction == "feed_fallback":
+            outcome.extraction_fallbacks += 1
+        articles.append(article)
+    outcome.duration_ms += (time.monotonic() - start) * 1000
+    for message in outcome.messages:
+        log.info("%s: %s", feed.id, message)
+    return FeedHarvest(outcome, articles)

@@ -1,0 +1,265 @@
+"""The DuckDB warehouse: short-lived writer connections, read-only readers, batched Arrow inserts."""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import duckdb
+import pyarrow as pa
+
+from .config import Feed, PipelineSettings
+from .errors import WarehouseBusy
+from .migrate import migrate
+from .models import Article, Entry, FeedHarvest, FeedOutcome, FeedState
+
+log = logging.getLogger("mediamon.store")
+
+ARTICLE_SCHEMA = pa.schema([
+    ("article_id", pa.string()), ("source_id", pa.string()), ("outlet", pa.string()), ("url", pa.string()),
+    ("canonical_url", pa.string()), ("guid", pa.string()), ("title", pa.string()), ("author", pa.string()),
+    ("published_at", pa.timestamp("us", tz="UTC")), ("first_seen_at", pa.timestamp("us", tz="UTC")),
+    ("lang", pa.string()), ("script", pa.string()), ("text", pa.string()), ("text_simplified", pa.string()),
+    ("text_hash", pa.string()), ("word_count", pa.int32()), ("extraction", pa.string()),
+    ("topics", pa.list_(pa.string())), ("is_baseline", pa.bool_()), ("duplicate_of", pa.string()), ("run_id", pa.string()),
+])
+POLL_SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("feed_id", pa.string()), ("polled_at", pa.timestamp("us", tz="UTC")),
+    ("status", pa.string()), ("http_status", pa.int32()), ("error_class", pa.string()), ("error", pa.string()),
+    ("duration_ms", pa.float64()), ("entries_seen", pa.int32()), ("on_topic", pa.int32()), ("known", pa.int32()),
+    ("pages_fetched", pa.int32()), ("page_errors", pa.int32()), ("extraction_fallbacks", pa.int32()),
+    ("new_articles", pa.int32()), ("duplicates", pa.int32()),
+])
+_LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
+
+
+class Warehouse:
+    """A DuckDB file that is held only while a batch is written, so analysts can read between runs."""
+
+    def __init__(self, path: str | Path, lock_timeout: float = 300.0):
+        """Point at a warehouse file; writers wait up to lock_timeout seconds for another process."""
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+
+    @contextmanager
+    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection, waiting (with a log line) while another process holds the file."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout
+        delay, warned = 0.2, False
+        while True:
+            try:
+                con = duckdb.connect(str(self.path))
+                break
+            except duckdb.IOException as exc:
+                if not any(m in str(exc) for m in _LOCK_MARKERS):
+                    raise
+                if time.monotonic() + delay > deadline:
+                    raise WarehouseBusy(f"{self.path}: still locked by another process after {self.lock_timeout:g} s: {exc}") from None
+                if not warned:
+                    log.warning("warehouse %s is held by another process (a reader or another run); waiting", self.path)
+                    warned = True
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection (fails clearly if the warehouse does not exist yet)."""
+        if not self.path.exists():
+            raise FileNotFoundError(f"{self.path}: no warehouse here yet; run `mediamon init`")
+        con = duckdb.connect(str(self.path), read_only=True)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def migrate(self) -> list[str]:
+        """Create or upgrade the schema and views."""
+        with self.writer() as con:
+            return migrate(con)
+
+    def sync_feeds(self, feeds: Sequence[Feed], now: datetime) -> dict[str, FeedState]:
+        """Record the configured feeds and return each one's remembered poll state."""
+        rows = pa.Table.from_pylist(
+            [{"feed_id": f.id, "name": f.name, "outlet": f.outlet, "url": f.url, "lang": f.lang,
+              "tags": list(f.tags), "enabled": f.enabled} for f in feeds],
+            schema=pa.schema([("feed_id", pa.string()), ("name", pa.string()), ("outlet", pa.string()),
+                              ("url", pa.string()), ("lang", pa.string()), ("tags", pa.list_(pa.string())),
+                              ("enabled", pa.bool_())]),
+        )
+        with self.writer() as con:
+            con.register("cfg", rows)
+            con.execute(
+                "INSERT INTO feeds (feed_id, name, outlet, url, lang, tags, enabled, updated_at) "
+                "SELECT feed_id, name, outlet, url, lang, tags, enabled, ? FROM cfg "
+                "ON CONFLICT (feed_id) DO UPDATE SET name = excluded.name, outlet = excluded.outlet, "
+                "url = excluded.url, lang = excluded.lang, tags = excluded.tags, enabled = excluded.enabled, "
+                "updated_at = excluded.updated_at",
+                [now],
+            )
+            result = con.execute(
+                "SELECT feed_id, etag, last_modified, failures, next_poll_at FROM feeds WHERE feed_id IN (SELECT feed_id FROM cfg)"
+            ).fetchall()
+        return {r[0]: FeedState(r[0], r[1], r[2], r[3], r[4]) for r in result}
+
+    def known_urls(self, entries: Sequence[Entry]) -> set[str]:
+        """The canonical URLs among entries that are already stored (by URL, or by the feed's GUID)."""
+        if not entries:
+            return set()
+        batch = pa.table({
+            "canonical_url": [e.canonical_url for e in entries],
+            "source_id": [e.feed_id for e in entries],
+            "guid": [e.guid for e in entries],
+        })
+        with self.writer() as con:
+            con.register("batch", batch)
+            rows = con.execute(
+                "SELECT b.canonical_url FROM batch b WHERE EXISTS (SELECT 1 FROM articles a WHERE a.canonical_url = b.canonical_url) "
+                "OR EXISTS (SELECT 1 FROM articles a WHERE a.source_id = b.source_id AND a.guid = b.guid)"
+            ).fetchall()
+        return {r[0] for r in rows}
+
+    def commit(self, run_id: str, harvests: Sequence[FeedHarvest], settings: PipelineSettings, now: datetime) -> list[FeedOutcome]:
+        """Store a batch of feeds' articles, poll log and validators in one transaction; return final outcomes."""
+        with self.writer() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                outcomes = self._commit(con, run_id, harvests, settings, now)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return outcomes
+
+    def _commit(self, con, run_id, harvests, settings, now) -> list[FeedOutcome]:
+        """The body of commit(), inside its transaction."""
+        articles = [a for h in harvests for a in h.articles]
+        rows, counts = self._dedupe(con, articles)
+        if rows:
+            table = pa.Table.from_pylist([{**r, "run_id": run_id} for r in rows], schema=ARTICLE_SCHEMA)
+            con.register("new_articles", table)
+            con.execute(
+                "INSERT INTO articles SELECT * FROM new_articles n "
+                "WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.canonical_url = n.canonical_url)"
+            )
+            con.unregister("new_articles")
+        outcomes = []
+        for h in harvests:
+            o = h.outcome
+            o.new_articles, o.duplicates = counts.get(o.feed_id, (0, 0))
+            outcomes.append(o)
+        self._log_polls(con, run_id, outcomes, now)
+        self._advance_feeds(con, outcomes, settings, now)
+        return outcomes
+
+    @staticmethod
+    def _dedupe(con, articles: Sequence[Article]) -> tuple[list[dict], dict[str, tuple[int, int]]]:
+        """Rows to insert, with exact-text copies pointing at the first copy; and (new, duplicate) per feed."""
+        seen_urls: set[str] = set()
+        unique = []
+        for a in articles:
+            if a.canonical_url not in seen_urls:
+                seen_urls.add(a.canonical_url)
+                unique.append(a)
+        hashes = pa.table({"text_hash": sorted({a.text_hash for a in unique})})
+        con.register("hashes", hashes)
+        first = dict(con.execute(
+            "SELECT text_hash, min(article_id) FROM articles WHERE duplicate_of IS NULL "
+            "AND text_hash IN (SELECT text_hash FROM hashes) GROUP BY text_hash"
+        ).fetchall())
+        con.unregister("hashes")
+        rows, counts = [], {}
+        for a in unique:
+            original = first.get(a.text_hash)
+            row = _article_row(a)
+            if original and original != a.article_id:
+                row.update(text=None, text_simplified=None, duplicate_of=original)
+            else:
+                first[a.text_hash] = a.article_id
+            rows.append(row)
+            new, dup = counts.get(a.source_id, (0, 0))
+            counts[a.source_id] = (new + (row["duplicate_of"] is None), dup + (row["duplicate_of"] is not None))
+        return rows, counts
+
+    @staticmethod
+    def _log_polls(con, run_id: str, outcomes: Sequence[FeedOutcome], now: datetime) -> None:
+        """Append one row per feed to the poll log."""
+        table = pa.Table.from_pylist(
+            [{**{k: v for k, v in o.as_row().items() if k in POLL_SCHEMA.names}, "run_id": run_id, "polled_at": now}
+             for o in outcomes],
+            schema=POLL_SCHEMA,
+        )
+        con.register("polls", table)
+        con.execute("INSERT INTO feed_polls SELECT * FROM polls")
+        con.unregister("polls")
+
+    @staticmethod
+    def _advance_feeds(con, outcomes: Sequence[FeedOutcome], settings: PipelineSettings, now: datetime) -> None:
+        """Move validators forward for fetched feeds; count failures and back off failing ones."""
+        for o in outcomes:
+            if o.status in ("ok", "not_modified"):
+                con.execute(
+                    "UPDATE feeds SET etag = coalesce(?, etag), last_modified = coalesce(?, last_modified), "
+                    "last_polled_at = ?, last_success_at = ?, last_status = ?, last_error = NULL, failures = 0, "
+                    "next_poll_at = NULL, updated_at = ? WHERE feed_id = ?",
+                    [o.etag, o.last_modified, now, now, o.status, now, o.feed_id],
+                )
+            elif o.status == "error":
+                failures = con.execute("SELECT failures FROM feeds WHERE feed_id = ?", [o.feed_id]).fetchone()
+                n = (failures[0] if failures else 0) + 1
+                wait_h = min(settings.backoff_max_hours, 0.25 * 2 ** (n - 1))
+                if o.retry_after:
+                    wait_h = max(wait_h, o.retry_after / 3600)
+                con.execute(
+                    "UPDATE feeds SET last_polled_at = ?, last_status = 'error', last_error = ?, failures = ?, "
+                    "next_poll_at = ?, updated_at = ? WHERE feed_id = ?",
+                    [now, f"{o.error_class}: {o.error}"[:1000], n, now + timedelta(hours=wait_h), now, o.feed_id],
+                )
+
+    def record_run(self, run_id: str, flow: str, started_at: datetime, finished_at: datetime | None,
+                   status: str, outcomes: Sequence[FeedOutcome] = ()) -> None:
+        """Insert or finish the run's row with its totals."""
+        ok = sum(o.status in ("ok", "not_modified") for o in outcomes)
+        failed = sum(o.status == "error" for o in outcomes)
+        with self.writer() as con:
+            con.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET "
+                "finished_at = excluded.finished_at, status = excluded.status, feeds_ok = excluded.feeds_ok, "
+                "feeds_failed = excluded.feeds_failed, new_articles = excluded.new_articles, duplicates = excluded.duplicates",
+                [run_id, flow, started_at, finished_at, status, ok, failed,
+                 sum(o.new_articles for o in outcomes), sum(o.duplicates for o in outcomes)],
+            )
+
+    def insert_baseline(self, articles: Sequence[Article], run_id: str) -> int:
+        """Store the seed articles (idempotently: already stored ones are skipped); return how many were new."""
+        with self.writer() as con:
+            before = con.execute("SELECT count(*) FROM articles WHERE is_baseline").fetchone()[0]
+            con.execute("BEGIN TRANSACTION")
+            rows, _ = self._dedupe(con, [replace(a, is_baseline=True) for a in articles])
+            table = pa.Table.from_pylist([{**r, "run_id": run_id} for r in rows], schema=ARTICLE_SCHEMA)
+            con.register("seeds", table)
+            con.execute("INSERT INTO articles SELECT * FROM seeds s WHERE NOT EXISTS "
+                        "(SELECT 1 FROM articles a WHERE a.canonical_url = s.canonical_url)")
+            con.execute("COMMIT")
+            after = con.execute("SELECT count(*) FROM articles WHERE is_baseline").fetchone()[0]
+        return after - before
+
+
+def _article_row(a: Article) -> dict:
+    """An Article as a row of the articles table."""
+    return {
+        "article_id": a.article_id, "source_id": a.source_id, "outlet": a.outlet, "url": a.url,
+        "canonical_url": a.canonical_url, "guid": a.guid, "title": a.title, "author": a.author,
+        "published_at": a.published_at, "first_seen_at": a.first_seen_at, "lang": a.lang, "script": a.script,
+        "text": a.text, "text_simplified": a.text_simplified, "text_hash": a.text_hash, "word_count": a.word_count,
+        "extraction": a.extraction, "topics": list(a.topics), "is_baseline": a.is_baseline, "duplicate_of": None,
+    }
