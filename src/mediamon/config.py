@@ -79,7 +79,7 @@ class Sources(_Strict):
     topics: dict[str, tuple[str, ...]] = Field(min_length=1)
     script_terms: dict[str, str] = {}
     tracking_params: tuple[str, ...] = ()
-    feeds: tuple[Feed, ...] = Field(min_length=1)
+    feeds: tuple[Feed, ...]
 
     @field_validator("topics")
     @classmethod
@@ -88,6 +88,14 @@ class Sources(_Strict):
         for name, terms in value.items():
             if not terms or any(not t.strip() for t in terms):
                 raise ValueError(f"topic {name!r} needs non-empty terms")
+        return value
+
+    @field_validator("feeds")
+    @classmethod
+    def _some_feeds(cls, value: tuple[Feed, ...]) -> tuple[Feed, ...]:
+        """At least one feed (checked after the feeds themselves validate, so errors stay precise)."""
+        if not value:
+            raise ValueError("list at least one feed")
         return value
 
     @model_validator(mode="after")

@@ -67,8 +67,8 @@ def parse_feed(response: Response, feed_id: str, extra_tracking: tuple[str, ...]
     parsed = feedparser.parse(body, response_headers=headers, **_PARSE_OPTIONS)
     version = parsed.get("version") or ""
     if not version and not parsed.entries:
-        reason = parsed.get("bozo_exception") or "no RSS, Atom or RDF root element"
-        raise NotAFeed(response.url, f"not a feed: {str(reason)[:200]}")
+        reason = parsed.get("bozo_exception") or "no feed root element"
+        raise NotAFeed(response.url, f"no RSS, Atom or RDF feed here ({str(reason)[:200]})")
     entries: list[Entry] = []
     seen: set[str] = set()
     for item in parsed.entries:

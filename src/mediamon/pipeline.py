@@ -45,9 +45,10 @@ def topic_matcher(sources: Sources) -> TopicMatcher:
 
 def error_outcome(feed_id: str, exc: BaseException, duration_ms: float = 0.0) -> FeedOutcome:
     """The outcome of a feed whose poll failed."""
+    detail = f"{exc.detail} ({exc.url})" if hasattr(exc, "detail") and hasattr(exc, "url") else str(exc)
     return FeedOutcome(
         feed_id, status="error", http_status=getattr(exc, "status", None), error_class=error_kind(exc),
-        error=str(exc)[:1000], duration_ms=duration_ms, retry_after=getattr(exc, "retry_after", None),
+        error=detail[:1000], duration_ms=duration_ms, retry_after=getattr(exc, "retry_after", None),
     )
 
 

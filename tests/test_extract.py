@@ -1,0 +1,68 @@
+"""Extraction and the fallbacks to the feed's own text."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from fixtures.site import ITEMS, THIN_PAGE_FEED_TEXT, page_html
+from mediamon.extract import build_article, extract_page, extract_pages
+from mediamon.models import Entry, Page
+
+NOW = datetime(2025, 2, 5, tzinfo=timezone.utc)
+
+
+def _entry(summary: str = "摘要", content: str = "", title: str = "标题") -> Entry:
+    """An entry as the parser would give it."""
+    return Entry("f", "g1", "http://a.example.com/x", "http://a.example.com/x", title, summary, content, None, None)
+
+
+def _build(entry, extracted, full=False):
+    """build_article with test settings."""
+    return build_article(entry, extracted, outlet="测试", feed_text_is_full=full, first_seen_at=NOW, min_text_chars=80)
+
+
+def test_page_text_without_boilerplate():
+    """The article body is kept; navigation, aside and footer are not."""
+    item = ITEMS["h20"]
+    extracted = extract_page(page_html(item))
+    assert item.paragraphs[0] in extracted.text and item.paragraphs[-1] in extracted.text
+    assert "版权所有" not in extracted.text and "热门推荐" not in extracted.text
+
+
+def test_article_from_page_is_marked_and_simplified():
+    """A traditional page keeps its original text and gains a simplified copy."""
+    item = ITEMS["tw_nvidia"]
+    article = _build(_entry(), extract_page(page_html(item, lang="zh-TW")))
+    assert article.extraction == "page" and article.script == "zh-Hant" and article.lang == "zh"
+    assert "輝達" in article.text and "辉达" in article.text_simplified
+
+
+def test_thin_page_falls_back_to_feed_content():
+    """A page with too little text gives way to the feed's content."""
+    extracted = extract_page(page_html(ITEMS["kimi"]))
+    article = _build(_entry(content=THIN_PAGE_FEED_TEXT), extracted)
+    assert article.extraction == "feed_fallback" and article.text == THIN_PAGE_FEED_TEXT
+
+
+def test_failed_extraction_falls_back_to_summary():
+    """No article on the page: the summary is better than nothing."""
+    assert extract_page("<html><body></body></html>") is None
+    article = _build(_entry(summary="英伟达H20芯片出口受限的消息传出后，相关股票下跌。"), None)
+    assert article.extraction == "feed_fallback"
+
+
+def test_no_text_anywhere_gives_no_article():
+    """Nothing on the page and nothing in the feed: no article."""
+    assert _build(_entry(summary="", title=""), None) is None
+
+
+def test_full_text_feed_skips_the_page():
+    """Feeds marked full_text use their own content."""
+    article = _build(_entry(content=THIN_PAGE_FEED_TEXT), None, full=True)
+    assert article.extraction == "feed"
+
+
+def test_extract_pages_in_a_process_pool_matches_in_process():
+    """Extraction in worker processes gives the same result as in-process."""
+    pages = [Page(_entry(), page_html(ITEMS[k])) for k in ("deepseek", "h20", "smic")] + [Page(_entry(), None)]
+    assert extract_pages(pages, workers=2) == extract_pages(pages, workers=0)

@@ -1,0 +1,60 @@
+"""Numbered migrations: in order, once, each in a transaction with its record; edits refused."""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import pytest
+
+from mediamon.errors import MigrationError
+from mediamon.migrate import MIGRATIONS_DIR, discover, migrate
+
+
+@pytest.fixture
+def mig_dir(tmp_path):
+    """A private copy of the project's migrations."""
+    target = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, target)
+    return target
+
+
+def test_project_migrations_apply_once(tmp_path):
+    """A new warehouse gets every migration; a second run applies nothing."""
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    assert migrate(con) == [f"{v:04d}_{n}" for v, n, _ in discover()]
+    assert migrate(con) == []
+    views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    assert {"v_articles", "v_feed_status", "v_feed_polls"} <= views
+
+
+def test_edited_applied_migration_is_an_error(tmp_path, mig_dir):
+    """Changing a migration after it ran is refused with the file named."""
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    migrate(con, mig_dir, views=None)
+    path = next(mig_dir.glob("0001_*.sql"))
+    path.write_text(path.read_text() + "\n-- edited\n")
+    with pytest.raises(MigrationError, match="0001.*edited after it was applied"):
+        migrate(con, mig_dir, views=None)
+
+
+def test_failed_migration_rolls_back_entirely(tmp_path, mig_dir):
+    """A migration that fails half-way leaves neither its tables nor its record."""
+    (mig_dir / "0002_broken.sql").write_text("CREATE TABLE half (x INT);\nSELECT * FROM no_such_table;\n")
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    with pytest.raises(MigrationError, match="0002_broken.sql.*rolled back"):
+        migrate(con, mig_dir, views=None)
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert "half" not in tables and "articles" in tables
+    assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 1
+
+
+def test_gaps_and_bad_names_are_refused(tmp_path, mig_dir):
+    """Migrations are numbered without gaps and named NNNN_snake_case.sql."""
+    (mig_dir / "0003_skip.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match="expected migration 0002"):
+        discover(mig_dir)
+    (mig_dir / "0003_skip.sql").unlink()
+    (mig_dir / "2-bad.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match="NNNN_snake_case"):
+        discover(mig_dir)

@@ -1,0 +1,75 @@
+"""Canonical URLs, script detection, simplified copies and fingerprints."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mediamon.normalize import canonical_url, clean_text, detect_script, text_fingerprint, to_simplified, word_count
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("HTTPS://WWW.Example.COM:443/a/b?utm_source=x&id=3#frag", "https://example.com/a/b?id=3"),
+        ("http://m.sina.cn/news/1.html?wm=3049&from=qq&spm=a.b.c", "http://sina.cn/news/1.html"),
+        ("https://example.com/p?b=2&a=1&fbclid=zz&utm_campaign=y", "https://example.com/p?a=1&b=2"),
+        ("https://example.com", "https://example.com/"),
+        ("http://example.com:8080/x", "http://example.com:8080/x"),
+        ("https://news.example.com/%E4%B8%AD%E5%9B%BD", "https://news.example.com/%E4%B8%AD%E5%9B%BD"),
+        ("https://news.example.com/中国", "https://news.example.com/%E4%B8%AD%E5%9B%BD"),
+        ("https://m.example.com/", "https://example.com/"),
+        ("https://m.co/x", "https://m.co/x"),  # a two-label host keeps its name
+    ],
+)
+def test_canonical_url(url, expected):
+    """Scheme and host case, www./mobile hosts, fragments and tracking parameters are normalised."""
+    assert canonical_url(url) == expected
+
+
+def test_extra_tracking_params_from_config():
+    """Users can name more parameters to drop."""
+    assert canonical_url("https://a.example.com/x?rss=1&id=2", ("rss",)) == "https://a.example.com/x?id=2"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60),
+       st.sampled_from(["http://", "https://", "HTTP://WWW."]))
+def test_canonical_url_is_idempotent(path, prefix):
+    """Canonicalising a canonical URL changes nothing."""
+    try:
+        once = canonical_url(f"{prefix}example.com/{path}")
+    except ValueError:
+        return  # urllib refuses some hosts/ports outright; that is not a canonicalisation result
+    assert canonical_url(once) == once
+
+
+def test_script_detection():
+    """Simplified, traditional, English and other text are told apart."""
+    assert detect_script("美国商务部周二宣布新的出口管制规则，英伟达芯片对华出口需要许可证。") == ("zh", "zh-Hans")
+    assert detect_script("美國商務部週二宣布新的出口管制規則，輝達晶片對華出口需要許可證。") == ("zh", "zh-Hant")
+    assert detect_script("The Commerce Department said on Tuesday that Nvidia would need a licence.") == ("en", "en")
+    assert detect_script("Die Regierung hat neue Regeln für Chips beschlossen, sagte ein Sprecher.")[0] == "other"
+
+
+def test_simplified_copy_protects_configured_terms():
+    """OpenCC's t2s turns 昇騰 into 升腾; configured terms keep their proper simplified form."""
+    assert to_simplified("華為昇騰晶片") == "华为升腾晶片"  # documents why the protection exists
+    assert to_simplified("華為昇騰晶片", {"昇騰": "昇腾"}) == "华为昇腾晶片"
+
+
+def test_clean_text_strips_invisible_and_bidi_characters():
+    """Zero-width and bidi controls from feeds do not survive."""
+    assert clean_text("Deep\u200bSeek \u202eevil\u202c\r\n\r\n\r\n\r\nnext") == "DeepSeek evil\n\nnext"
+
+
+def test_fingerprint_ignores_spacing_and_punctuation():
+    """Re-formatted copies of a text share a fingerprint; different texts do not."""
+    assert text_fingerprint("英伟达，H20 芯片！") == text_fingerprint("英伟达 H20芯片")
+    assert text_fingerprint("英伟达H20") != text_fingerprint("英伟达H800")
+
+
+def test_word_count_counts_han_characters_and_latin_words():
+    """A reader's count: one per Han character, one per Latin word."""
+    assert word_count("英伟达 sells H20 chips") == 3 + 3

@@ -1,0 +1,35 @@
+"""The seed articles: carried unchanged, described by the manifest, loaded as the baseline."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+
+from conftest import require_shared
+from mediamon.seeds import SEEDS_DIR, load_seeds, read_manifest
+
+
+def test_seeds_are_the_shared_files_unchanged():
+    """Every file in ../shared/seeds is in seeds/ byte for byte."""
+    shared = require_shared("seeds")
+    for path in sorted(shared.glob("*.txt")):
+        assert (SEEDS_DIR / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+def test_manifest_describes_every_seed():
+    """The manifest lists each seed with its hash, outlet, date and script."""
+    manifest = read_manifest()
+    assert sorted(s.file for s in manifest) == sorted(p.name for p in SEEDS_DIR.glob("*.txt"))
+    for seed in manifest:
+        assert hashlib.sha256((SEEDS_DIR / seed.file).read_bytes()).hexdigest() == seed.sha256
+        assert seed.outlet and seed.script in ("simplified", "traditional")
+        assert seed.model_extra.get("date_source"), f"{seed.file}: say how the date was read or inferred"
+        assert 2025 == seed.published.year and 1 <= seed.published.month <= 3
+
+
+def test_detected_script_matches_the_manifest():
+    """The pipeline's own script detection agrees with the manifest."""
+    articles = {a.guid: a for a in load_seeds(datetime.now(timezone.utc))}
+    for seed in read_manifest():
+        assert articles[seed.file].script == seed.lang, seed.file
+        assert articles[seed.file].is_baseline
