@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task, unmapped
@@ -10,6 +11,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 from prefect.futures import as_completed
+from prefect.runtime import task_run
 
 from mediamon import pipeline, progress
 from mediamon.config import Feed, Sources, database_path, load_sources
@@ -19,17 +21,21 @@ from mediamon.models import FeedHarvest, FeedOutcome, FeedPoll, FeedState
 from mediamon.store import Warehouse
 
 
-def _retry_transient(task, task_run, state) -> bool:
-    """Retry only transient fetch errors whose Retry-After (if any) is short enough to wait out."""
-    exc = state.result(raise_on_failure=False)
-    return isinstance(exc, FetchError) and exc.transient and (exc.retry_after or 0) <= 60
+def _worth_retrying(exc: Exception, sources: Sources) -> bool:
+    """Transient fetch errors whose Retry-After (if any) is short enough to wait out within the run."""
+    return isinstance(exc, FetchError) and exc.transient and (exc.retry_after or 0) <= sources.fetcher.retry_wait_cap_seconds
 
 
-@task(name="poll-feed", task_run_name="poll-{feed.id}", cache_policy=NO_CACHE, persist_result=False,
-      retry_condition_fn=_retry_transient)
+@task(name="poll-feed", task_run_name="poll-{feed.id}", cache_policy=NO_CACHE, persist_result=False)
 def poll_feed(feed: Feed, state: FeedState, sources: Sources) -> FeedPoll:
-    """Fetch and parse one feed, keeping its on-topic entries."""
-    return pipeline.poll_feed(feed, state, sources)
+    """Fetch and parse one feed; transient errors are raised for Prefect to retry, the last one is recorded."""
+    try:
+        return pipeline.poll_feed(feed, state, sources)
+    except FetchError as exc:
+        if _worth_retrying(exc, sources) and task_run.run_count <= sources.fetcher.retries:
+            raise
+        get_run_logger().warning("%s: giving up after %d attempt(s): %s", feed.id, task_run.run_count, exc)
+        return FeedPoll(pipeline.error_outcome(feed.id, exc))
 
 
 @task(name="harvest-feed", task_run_name="harvest-{feed.id}", cache_policy=NO_CACHE, persist_result=False)
@@ -47,15 +53,23 @@ def _run_id() -> str:
 
 
 @flow(name="ingest")
-def ingest(sources_path: str | None = None, db: str | None = None, allow_private_addresses: bool | None = None) -> dict:
-    """Poll the configured feeds and store new on-topic articles; returns the run's totals."""
+def ingest(
+    sources_path: str | None = None,
+    db: str | None = None,
+    allow_private_addresses: bool | None = None,
+    as_of: datetime | None = None,
+) -> dict:
+    """Poll the configured feeds and store new on-topic articles; returns the run's totals.
+
+    `as_of` replays an archive: it stands in for "now" (first-seen times, back-off), as the demo does.
+    """
     logger = get_run_logger()
     sources = load_sources(sources_path)
     if allow_private_addresses is not None:
         sources = sources.with_overrides(allow_private_addresses=allow_private_addresses)
     warehouse = Warehouse(database_path(db))
     warehouse.migrate()
-    run_id, started = _run_id(), now_utc()
+    run_id, started = _run_id(), as_of or now_utc()
     warehouse.record_run(run_id, "ingest", started, None, "running")
     states = warehouse.sync_feeds(sources.feeds, started)
     feeds = {f.id: f for f in sources.enabled_feeds()}
@@ -74,7 +88,7 @@ def ingest(sources_path: str | None = None, db: str | None = None, allow_private
     def flush() -> None:
         """Commit what has been harvested so far (articles, poll log and validators together)."""
         if pending:
-            for o in warehouse.commit(run_id, pending, sources.pipeline, now_utc()):
+            for o in warehouse.commit(run_id, pending, sources.pipeline, as_of or now_utc()):
                 outcomes.append(o)
                 progress.emit("feed", outcome=o)
                 logger.info("%s: %s, %d entries, %d on-topic, %d new, %d duplicate%s", o.feed_id, o.status,
@@ -108,7 +122,7 @@ def ingest(sources_path: str | None = None, db: str | None = None, allow_private
 
     rows = sorted((o.as_row() for o in outcomes), key=lambda r: r["feed_id"])
     create_table_artifact(key="ingest-feeds", table=rows, description=f"Feed outcomes of ingest run {run_id}")
-    warehouse.record_run(run_id, "ingest", started, now_utc(), "completed", outcomes)
+    warehouse.record_run(run_id, "ingest", started, as_of or now_utc(), "completed", outcomes)
     totals = {
         "run_id": run_id, "feeds": len(outcomes), "feeds_failed": sum(o.status == "error" for o in outcomes),
         "new_articles": sum(o.new_articles for o in outcomes), "duplicates": sum(o.duplicates for o in outcomes),
