@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from fixtures.site import ITEMS, THIN_PAGE_FEED_TEXT, page_html
-from mediamon.extract import build_article, extract_page, extract_pages
+from mediamon.extract import ArticleRules, build_article, extract_page, pages_to_articles
 from mediamon.models import Entry, Page
 
 NOW = datetime(2025, 2, 5, tzinfo=timezone.utc)
@@ -62,7 +62,12 @@ def test_full_text_feed_skips_the_page():
     assert article.extraction == "feed"
 
 
-def test_extract_pages_in_a_process_pool_matches_in_process():
-    """Extraction in worker processes gives the same result as in-process."""
-    pages = [Page(_entry(), page_html(ITEMS[k])) for k in ("deepseek", "h20", "smic")] + [Page(_entry(), None)]
-    assert extract_pages(pages, workers=2) == extract_pages(pages, workers=0)
+def test_pages_to_articles_in_a_process_pool_matches_in_process():
+    """Extraction in worker processes gives the same articles as in-process, in order."""
+    pages = [Page(_entry(summary=""), page_html(ITEMS[k], None).encode("gb18030")) for k in ("deepseek", "h20", "smic")]
+    pages.append(Page(_entry(summary=""), None))
+    rules = ArticleRules("测试", False, NOW, 80)
+    in_pool = pages_to_articles(pages, rules, workers=2)
+    assert in_pool == pages_to_articles(pages, rules, workers=0)
+    assert [a.text.split("\n")[0] if a else None for a in in_pool] == [
+        ITEMS["deepseek"].paragraphs[0], ITEMS["h20"].paragraphs[0], ITEMS["smic"].paragraphs[0], None]

@@ -46,6 +46,16 @@ def test_same_text_under_two_urls_is_stored_once(warehouse):
     assert rows == [("http://a.example.com/1", None, False), ("http://b.example.com/2", a.article_id, True)]
 
 
+def test_first_copy_is_the_earliest_published_whatever_the_order(warehouse):
+    """Within one batch the earliest-published copy keeps the text, regardless of list order."""
+    late = replace(_article("http://a.example.com/late", "同一篇稿件"), published_at=NOW)
+    early = replace(_article("http://b.example.com/early", "同一篇稿件"), published_at=NOW.replace(hour=1))
+    warehouse.commit("r", [FeedHarvest(FeedOutcome("f1"), [late, early])], PipelineSettings(), NOW)
+    with warehouse.reader() as con:
+        rows = dict(con.execute("SELECT url, duplicate_of FROM articles").fetchall())
+    assert rows == {"http://b.example.com/early": None, "http://a.example.com/late": early.article_id}
+
+
 def test_commit_is_idempotent_and_known_urls(warehouse):
     """Committing the same articles again adds nothing; known_urls reports them."""
     a = _article("http://a.example.com/1", "文本一")

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 import trafilatura
 
+from .encoding import decode
 from .models import Article, Entry, Page
 from .normalize import article_id, clean_text, detect_script, text_fingerprint, to_simplified, word_count
 
@@ -54,23 +55,40 @@ def _shared_pool(workers: int) -> ProcessPoolExecutor:
     return _pool
 
 
-def _extract_star(args: tuple[str, str | None]) -> Extracted | None:
-    """Pool adapter for extract_page."""
-    return extract_page(*args)
+@dataclass(frozen=True, slots=True)
+class ArticleRules:
+    """How a feed's pages become articles (sent to worker processes with each batch)."""
+
+    outlet: str
+    feed_text_is_full: bool
+    first_seen_at: datetime
+    min_text_chars: int
+    protected_terms: dict[str, str] | None = None
 
 
-def extract_pages(pages: list[Page], workers: int = 0) -> list[Extracted | None]:
-    """Extract every fetched page, in a process pool when workers > 0 (extraction is CPU-bound)."""
-    jobs = [(p.html, p.final_url or p.entry.url) for p in pages]
-    todo = [i for i, (html, _) in enumerate(jobs) if html]
-    results: list[Extracted | None] = [None] * len(jobs)
-    if workers and len(todo) > 1:
-        done = _shared_pool(workers).map(_extract_star, [jobs[i] for i in todo], chunksize=4)
-    else:
-        done = map(_extract_star, [jobs[i] for i in todo])
-    for i, result in zip(todo, done):
-        results[i] = result
-    return results
+def page_to_article(page: Page, rules: ArticleRules) -> Article | None:
+    """Decode, extract and normalise one page (or the feed's text) into an Article."""
+    extracted = None
+    if page.body is not None:
+        html, _ = decode(page.body, page.charset)
+        extracted = extract_page(html, page.final_url or page.entry.url)
+    return build_article(
+        page.entry, extracted, outlet=rules.outlet, feed_text_is_full=rules.feed_text_is_full,
+        first_seen_at=rules.first_seen_at, min_text_chars=rules.min_text_chars, protected_terms=rules.protected_terms,
+    )
+
+
+def _page_to_article_star(args: tuple[Page, ArticleRules]) -> Article | None:
+    """Pool adapter for page_to_article."""
+    return page_to_article(*args)
+
+
+def pages_to_articles(pages: list[Page], rules: ArticleRules, workers: int = 0) -> list[Article | None]:
+    """Articles for pages, in a process pool when workers > 0 (extraction is CPU-bound and holds the GIL)."""
+    jobs = [(p, rules) for p in pages]
+    if workers and len(jobs) > 1:
+        return list(_shared_pool(workers).map(_page_to_article_star, jobs, chunksize=2))
+    return [page_to_article(p, rules) for p in pages]
 
 
 def _parse_date(value: str | None) -> datetime | None:

@@ -61,10 +61,11 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """An article page as fetched: the entry it came from and its decoded HTML (None when not fetched)."""
+    """An article page as fetched: its entry, raw body and HTTP charset (body None when not fetched)."""
 
     entry: Entry
-    html: str | None
+    body: bytes | None
+    charset: str | None = None
     final_url: str | None = None
     error: str | None = None
 

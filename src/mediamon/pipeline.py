@@ -11,9 +11,8 @@ from datetime import datetime
 from functools import lru_cache
 
 from .config import Feed, FetcherSettings, Sources
-from .encoding import decode
 from .errors import FetchError, NotAFeed, error_kind
-from .extract import build_article, extract_pages
+from .extract import ArticleRules, pages_to_articles
 from .fetch import FEED_ACCEPT, Fetcher
 from .models import FeedHarvest, FeedOutcome, FeedPoll, FeedState, Page
 from .parse import parse_feed
@@ -91,8 +90,7 @@ def _fetch_page(fetcher: Fetcher, entry) -> Page:
         response = fetcher.get(entry.url)
     except FetchError as exc:
         return Page(entry, None, error=f"{exc.kind}: {exc.detail}")
-    html, _ = decode(response.body, response.charset)
-    return Page(entry, html, final_url=response.url)
+    return Page(entry, response.body, response.charset, final_url=response.url)
 
 
 def harvest_feed(poll: FeedPoll, feed: Feed, sources: Sources, known: set[str], first_seen_at: datetime) -> FeedHarvest:
@@ -107,20 +105,20 @@ def harvest_feed(poll: FeedPoll, feed: Feed, sources: Sources, known: set[str], 
         fetcher = shared_fetcher(sources.fetcher)
         with ThreadPoolExecutor(sources.fetcher.per_host_concurrency, thread_name_prefix=f"pages-{feed.id}") as pool:
             pages = list(pool.map(lambda e: _fetch_page(fetcher, e), new))
-        outcome.pages_fetched = sum(p.html is not None for p in pages)
-    extracted = extract_pages(pages, sources.pipeline.extract_workers)
-    articles = []
-    for page, ext in zip(pages, extracted):
+        outcome.pages_fetched = sum(p.body is not None for p in pages)
+    usable = []
+    for page in pages:
         feed_text = max(page.entry.content, page.entry.summary, key=len)
         if page.error and len(feed_text) < sources.pipeline.min_text_chars:
             # Keep the entry unstored so the next run tries the page again.
             outcome.page_errors += 1
             outcome.messages.append(f"skipped {page.entry.url}: {page.error}")
-            continue
-        article = build_article(
-            page.entry, ext, outlet=feed.outlet, feed_text_is_full=feed.full_text, first_seen_at=first_seen_at,
-            min_text_chars=sources.pipeline.min_text_chars, protected_terms=sources.script_terms,
-        )
+        else:
+            usable.append(page)
+    rules = ArticleRules(feed.outlet, feed.full_text, first_seen_at, sources.pipeline.min_text_chars,
+                         dict(sources.script_terms))
+    articles = []
+    for page, article in zip(usable, pages_to_articles(usable, rules, sources.pipeline.extract_workers)):
         if article is None:
             outcome.messages.append(f"skipped {page.entry.url}: no text on the page or in the feed")
             continue

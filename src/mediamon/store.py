@@ -166,7 +166,8 @@ class Warehouse:
         """Rows to insert, with exact-text copies pointing at the first copy; and (new, duplicate) per feed."""
         seen_urls: set[str] = set()
         unique = []
-        for a in articles:
+        # Earliest published first, so "the first copy" does not depend on which feed finished first.
+        for a in sorted(articles, key=lambda a: (a.published_at or a.first_seen_at, a.canonical_url)):
             if a.canonical_url not in seen_urls:
                 seen_urls.add(a.canonical_url)
                 unique.append(a)
