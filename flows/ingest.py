@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from datetime import datetime
 from pathlib import Path
 
@@ -78,12 +79,19 @@ def ingest(
         if f not in due:
             logger.info("%s: backing off after %d failures; next poll at %s", f.id, states[f.id].failures, states[f.id].next_poll_at)
     progress.emit("start", total=len(due))
+    pipeline.prepare(sources)
 
-    poller = poll_feed.with_options(retries=sources.fetcher.retries,
-                                    retry_delay_seconds=[sources.fetcher.retry_backoff_seconds * 2**i for i in range(max(1, sources.fetcher.retries))])
-    polls = {poller.submit(f, states[f.id], sources): f for f in due}
+    poller = poll_feed.with_options(
+        retries=sources.fetcher.retries,
+        retry_delay_seconds=[sources.fetcher.retry_backoff_seconds * 2**i for i in range(max(1, sources.fetcher.retries))],
+    )
+    # A sliding window of in-flight tasks: results are committed and dropped as they arrive, so memory
+    # depends on the window and the batch size, not on how many feeds or articles the run sees.
+    window = 2 * max(2, sources.fetcher.per_host_concurrency) + 4
+    queue, active = deque(due), {}
     claimed: set[str] = set()
-    harvesting, pending, outcomes = {}, [], []
+    pending: list[FeedHarvest] = []
+    outcomes: list[FeedOutcome] = []
 
     def flush() -> None:
         """Commit what has been harvested so far (articles, poll log and validators together)."""
@@ -96,26 +104,29 @@ def ingest(
                             f" ({o.error_class}: {o.error})" if o.error else "")
             pending.clear()
 
-    for future in as_completed(list(polls)):
-        feed = polls[future]
-        try:
-            poll = future.result()
-        except Exception as exc:
-            poll = FeedPoll(pipeline.error_outcome(feed.id, exc))
-        if not poll.entries:
-            pending.append(FeedHarvest(poll.outcome))
-            continue
-        known = warehouse.known_urls(poll.entries) | claimed
-        claimed |= {e.canonical_url for e in poll.entries}
-        harvesting[harvest_feed.submit(poll, feed, sources, known, started)] = (feed, poll)
-
-    for future in as_completed(list(harvesting)):
-        feed, poll = harvesting.pop(future)
-        try:
-            pending.append(future.result())
-        except Exception as exc:
-            outcome = pipeline.error_outcome(feed.id, exc, poll.outcome.duration_ms)
-            pending.append(FeedHarvest(outcome))
+    while queue or active:
+        while queue and len(active) < window:
+            feed = queue.popleft()
+            active[poller.submit(feed, states[feed.id], sources)] = ("poll", feed, None)
+        future = next(as_completed(list(active)))
+        stage, feed, poll = active.pop(future)
+        if stage == "poll":
+            try:
+                poll = future.result()
+            except Exception as exc:  # a bug or an unclassified failure: record it, go on with the rest
+                poll = FeedPoll(pipeline.error_outcome(feed.id, exc))
+            if poll.entries:
+                known = warehouse.known_urls(poll.entries) | claimed
+                claimed |= {e.canonical_url for e in poll.entries}
+                active[harvest_feed.submit(poll, feed, sources, known, started)] = ("harvest", feed, poll)
+            else:
+                pending.append(FeedHarvest(poll.outcome))
+        else:
+            try:
+                pending.append(future.result())
+            except Exception as exc:
+                pending.append(FeedHarvest(pipeline.error_outcome(feed.id, exc, poll.outcome.duration_ms)))
+        del future
         if sum(len(h.articles) for h in pending) >= sources.pipeline.write_batch_articles:
             flush()
     flush()

@@ -24,6 +24,7 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
     validators: bool = True
     handler: Handler | None = None
+    gzipped: bytes | None = None  # compressed once, on first request
 
 
 class _Server(ThreadingHTTPServer):
@@ -75,7 +76,9 @@ class FeedServer:
                         return self._send(304, {"ETag": headers["ETag"]}, b"")
                 body = route.body
                 if "gzip" in (self.headers.get("Accept-Encoding") or "") and len(body) > 512:
-                    body = gzip.compress(body, compresslevel=1)
+                    if route.gzipped is None:
+                        route.gzipped = gzip.compress(body, compresslevel=6)
+                    body = route.gzipped
                     headers["Content-Encoding"] = "gzip"
                 self._send(route.status, headers, body)
 

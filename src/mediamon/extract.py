@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -76,6 +77,21 @@ def page_to_article(page: Page, rules: ArticleRules) -> Article | None:
         page.entry, extracted, outlet=rules.outlet, feed_text_is_full=rules.feed_text_is_full,
         first_seen_at=rules.first_seen_at, min_text_chars=rules.min_text_chars, protected_terms=rules.protected_terms,
     )
+
+
+def _warm() -> int:
+    """Run in a worker: import and initialise trafilatura and OpenCC before real work arrives."""
+    extract_page("<html><body><article><p>" + "预热文本。" * 40 + "</p></article></body></html>")
+    to_simplified("預熱")
+    return os.getpid()
+
+
+def warm_pool(workers: int) -> None:
+    """Start the extraction processes in the background, so their start-up overlaps feed polling."""
+    if workers:
+        pool = _shared_pool(workers)
+        for _ in range(workers):
+            pool.submit(_warm)
 
 
 def _page_to_article_star(args: tuple[Page, ArticleRules]) -> Article | None:

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from .config import Feed, FetcherSettings, Sources
 from .errors import FetchError, NotAFeed, error_kind
-from .extract import ArticleRules, pages_to_articles
+from .extract import ArticleRules, pages_to_articles, warm_pool
 from .fetch import FEED_ACCEPT, Fetcher
 from .models import FeedHarvest, FeedOutcome, FeedPoll, FeedState, Page
 from .parse import parse_feed
@@ -40,6 +40,11 @@ def _matcher(topics: tuple[tuple[str, tuple[str, ...]], ...], protected: tuple[t
 def topic_matcher(sources: Sources) -> TopicMatcher:
     """The topic matcher for these sources."""
     return _matcher(tuple(sources.topics.items()), tuple(sources.script_terms.items()))
+
+
+def prepare(sources: Sources) -> None:
+    """Start what every run needs before the first page arrives (the extraction processes)."""
+    warm_pool(sources.pipeline.extract_workers)
 
 
 def error_outcome(feed_id: str, exc: BaseException, duration_ms: float = 0.0) -> FeedOutcome:
