@@ -40,21 +40,25 @@ def test_edited_applied_migration_is_an_error(tmp_path, mig_dir):
 
 def test_failed_migration_rolls_back_entirely(tmp_path, mig_dir):
     """A migration that fails half-way leaves neither its tables nor its record."""
-    (mig_dir / "0002_broken.sql").write_text("CREATE TABLE half (x INT);\nSELECT * FROM no_such_table;\n")
+    last = len(discover(mig_dir))
+    broken = f"{last + 1:04d}_broken.sql"
+    (mig_dir / broken).write_text("CREATE TABLE half (x INT);\nSELECT * FROM no_such_table;\n")
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    with pytest.raises(MigrationError, match="0002_broken.sql.*rolled back"):
+    with pytest.raises(MigrationError, match=f"{broken}.*rolled back"):
         migrate(con, mig_dir, views=None)
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert "half" not in tables and "articles" in tables
-    assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 1
+    assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == last
 
 
 def test_gaps_and_bad_names_are_refused(tmp_path, mig_dir):
     """Migrations are numbered without gaps and named NNNN_snake_case.sql."""
-    (mig_dir / "0003_skip.sql").write_text("SELECT 1;")
-    with pytest.raises(MigrationError, match="expected migration 0002"):
+    last = len(discover(mig_dir))
+    gap = mig_dir / f"{last + 2:04d}_skip.sql"
+    gap.write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match=f"expected migration {last + 1:04d}"):
         discover(mig_dir)
-    (mig_dir / "0003_skip.sql").unlink()
+    gap.unlink()
     (mig_dir / "2-bad.sql").write_text("SELECT 1;")
     with pytest.raises(MigrationError, match="NNNN_snake_case"):
         discover(mig_dir)

@@ -23,9 +23,33 @@ SELECT
     a.word_count,
     a.is_baseline,
     a.duplicate_of,
+    s.story_id,
+    coalesce(s.story_id = a.article_id, false) AS is_story_lead,
+    a.credited_origin,
     a.extraction,
     a.topics
-FROM articles a;
+FROM articles a
+LEFT JOIN article_stories s USING (article_id);
+
+-- One row per story: exact and near-duplicate copies grouped; the lead is the earliest published
+-- copy (ties: the longest, then the smallest id), and the story's id is the lead's article_id.
+CREATE OR REPLACE VIEW v_stories AS
+SELECT
+    story_id,
+    story_id AS lead_article_id,
+    any_value(title) FILTER (WHERE is_story_lead) AS title,
+    min(first_seen_at) AS first_seen_at,
+    any_value(iso_week) FILTER (WHERE is_story_lead) AS iso_week,
+    count(*) AS n_articles,
+    count(DISTINCT outlet) AS n_outlets,
+    list(DISTINCT outlet ORDER BY outlet) AS outlets,
+    list(DISTINCT script ORDER BY script) AS langs,
+    -- the credit most copies give; else none (original reporting as far as the texts say)
+    mode(credited_origin) AS credited_origin,
+    bool_or(is_baseline) AS has_baseline
+FROM v_articles
+WHERE story_id IS NOT NULL
+GROUP BY story_id;
 
 CREATE OR REPLACE VIEW v_feed_status AS
 SELECT

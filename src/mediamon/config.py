@@ -49,6 +49,33 @@ class PipelineSettings(_Strict):
     backoff_max_hours: float = Field(24, gt=0)
 
 
+class StorySettings(_Strict):
+    """Near-duplicate detection: MinHash over character shingles, LSH bands, a similarity threshold."""
+
+    shingle: int = Field(5, ge=2, le=12)        # characters per shingle (no segmentation needed)
+    num_perm: int = Field(128, ge=16, le=1024)
+    bands: int = Field(32, ge=1)                # bands x rows = num_perm; more bands catch lower similarity
+    threshold: float = Field(0.3, gt=0, le=1)   # estimated Jaccard a candidate pair must reach
+    window_days: float = Field(30, gt=0)        # compare only with articles this close in time
+    seed: int = 1
+
+    @model_validator(mode="after")
+    def _bands_divide(self) -> "StorySettings":
+        """LSH needs num_perm to split evenly into bands."""
+        if self.num_perm % self.bands:
+            raise ValueError(f"num_perm ({self.num_perm}) must be a multiple of bands ({self.bands})")
+        return self
+
+    @property
+    def rows(self) -> int:
+        """Rows per LSH band."""
+        return self.num_perm // self.bands
+
+    def key(self) -> str:
+        """Names the settings that determine a signature (stored with each one)."""
+        return f"c{self.shingle}-p{self.num_perm}-s{self.seed}"
+
+
 class Feed(_Strict):
     """One configured feed."""
 
@@ -76,6 +103,7 @@ class Sources(_Strict):
 
     fetcher: FetcherSettings = FetcherSettings()
     pipeline: PipelineSettings = PipelineSettings()
+    stories: StorySettings = StorySettings()
     topics: dict[str, tuple[str, ...]] = Field(min_length=1)
     script_terms: dict[str, str] = {}
     tracking_params: tuple[str, ...] = ()

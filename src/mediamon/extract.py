@@ -11,8 +11,10 @@ from datetime import datetime, timezone
 
 import trafilatura
 
+from .config import StorySettings
 from .encoding import decode
 from .models import Article, Entry, Page
+from .stories import sign_article
 from .normalize import article_id, clean_text, detect_script, text_fingerprint, to_simplified, word_count
 
 
@@ -65,6 +67,7 @@ class ArticleRules:
     first_seen_at: datetime
     min_text_chars: int
     protected_terms: dict[str, str] | None = None
+    story: StorySettings | None = None  # when set, the article is also signed for near-duplicate detection
 
 
 def page_to_article(page: Page, rules: ArticleRules) -> Article | None:
@@ -73,10 +76,11 @@ def page_to_article(page: Page, rules: ArticleRules) -> Article | None:
     if page.body is not None:
         html, _ = decode(page.body, page.charset)
         extracted = extract_page(html, page.final_url or page.entry.url)
-    return build_article(
+    article = build_article(
         page.entry, extracted, outlet=rules.outlet, feed_text_is_full=rules.feed_text_is_full,
         first_seen_at=rules.first_seen_at, min_text_chars=rules.min_text_chars, protected_terms=rules.protected_terms,
     )
+    return sign_article(article, rules.story) if article is not None and rules.story is not None else article
 
 
 def _warm() -> int:

@@ -93,6 +93,8 @@ class Article:
     guid: str | None = None
     topics: tuple[str, ...] = ()
     is_baseline: bool = False
+    credited_origin: str | None = None
+    signature: bytes | None = None  # MinHash of text_simplified (stories stage)
 
 
 @dataclass(slots=True)

@@ -121,7 +121,7 @@ def harvest_feed(poll: FeedPoll, feed: Feed, sources: Sources, known: set[str], 
         else:
             usable.append(page)
     rules = ArticleRules(feed.outlet, feed.full_text, first_seen_at, sources.pipeline.min_text_chars,
-                         dict(sources.script_terms))
+                         dict(sources.script_terms), sources.stories)
     articles = []
     for page, article in zip(usable, pages_to_articles(usable, rules, sources.pipeline.extract_workers)):
         if article is None:

@@ -13,10 +13,11 @@ from typing import Iterator, Sequence
 import duckdb
 import pyarrow as pa
 
-from .config import Feed, PipelineSettings
+from .config import Feed, PipelineSettings, StorySettings
 from .errors import WarehouseBusy
 from .migrate import migrate
 from .models import Article, Entry, FeedHarvest, FeedOutcome, FeedState
+from .stories import Member, band_keys, group_stories, sign_article, similarity
 
 log = logging.getLogger("mediamon.store")
 
@@ -27,6 +28,7 @@ ARTICLE_SCHEMA = pa.schema([
     ("lang", pa.string()), ("script", pa.string()), ("text", pa.string()), ("text_simplified", pa.string()),
     ("text_hash", pa.string()), ("word_count", pa.int32()), ("extraction", pa.string()),
     ("topics", pa.list_(pa.string())), ("is_baseline", pa.bool_()), ("duplicate_of", pa.string()), ("run_id", pa.string()),
+    ("credited_origin", pa.string()),
 ])
 POLL_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("feed_id", pa.string()), ("polled_at", pa.timestamp("us", tz="UTC")),
@@ -41,10 +43,11 @@ _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
 class Warehouse:
     """A DuckDB file that is held only while a batch is written, so analysts can read between runs."""
 
-    def __init__(self, path: str | Path, lock_timeout: float = 300.0):
+    def __init__(self, path: str | Path, lock_timeout: float = 300.0, stories: StorySettings | None = None):
         """Point at a warehouse file; writers wait up to lock_timeout seconds for another process."""
         self.path = Path(path)
         self.lock_timeout = lock_timeout
+        self.stories = stories or StorySettings()
 
     @contextmanager
     def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -144,14 +147,7 @@ class Warehouse:
         """The body of commit(), inside its transaction."""
         articles = [a for h in harvests for a in h.articles]
         rows, counts = self._dedupe(con, articles)
-        if rows:
-            table = pa.Table.from_pylist([{**r, "run_id": run_id} for r in rows], schema=ARTICLE_SCHEMA)
-            con.register("new_articles", table)
-            con.execute(
-                "INSERT INTO articles SELECT * FROM new_articles n "
-                "WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.canonical_url = n.canonical_url)"
-            )
-            con.unregister("new_articles")
+        self._insert_articles(con, rows, run_id)
         outcomes = []
         for h in harvests:
             o = h.outcome
@@ -160,6 +156,20 @@ class Warehouse:
         self._log_polls(con, run_id, outcomes, now)
         self._advance_feeds(con, outcomes, settings, now)
         return outcomes
+
+    def _insert_articles(self, con, rows: list[dict], run_id: str) -> None:
+        """Insert new article rows (a canonical URL already stored is skipped), then group them into stories."""
+        if not rows:
+            return
+        table = pa.Table.from_pylist([{k: v for k, v in r.items() if k != "signature"} | {"run_id": run_id} for r in rows],
+                                     schema=ARTICLE_SCHEMA)
+        con.register("new_articles", table)
+        con.execute(
+            "INSERT INTO articles BY NAME SELECT * FROM new_articles n "
+            "WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.canonical_url = n.canonical_url)"
+        )
+        con.unregister("new_articles")
+        assign_stories(con, rows, self.stories)
 
     @staticmethod
     def _dedupe(con, articles: Sequence[Article]) -> tuple[list[dict], dict[str, tuple[int, int]]]:
@@ -245,11 +255,8 @@ class Warehouse:
         with self.writer() as con:
             before = con.execute("SELECT count(*) FROM articles WHERE is_baseline").fetchone()[0]
             con.execute("BEGIN TRANSACTION")
-            rows, _ = self._dedupe(con, [replace(a, is_baseline=True) for a in articles])
-            table = pa.Table.from_pylist([{**r, "run_id": run_id} for r in rows], schema=ARTICLE_SCHEMA)
-            con.register("seeds", table)
-            con.execute("INSERT INTO articles SELECT * FROM seeds s WHERE NOT EXISTS "
-                        "(SELECT 1 FROM articles a WHERE a.canonical_url = s.canonical_url)")
+            rows, _ = self._dedupe(con, [sign_article(replace(a, is_baseline=True), self.stories) for a in articles])
+            self._insert_articles(con, rows, run_id)
             con.execute("COMMIT")
             after = con.execute("SELECT count(*) FROM articles WHERE is_baseline").fetchone()[0]
         return after - before
@@ -263,4 +270,102 @@ def _article_row(a: Article) -> dict:
         "published_at": a.published_at, "first_seen_at": a.first_seen_at, "lang": a.lang, "script": a.script,
         "text": a.text, "text_simplified": a.text_simplified, "text_hash": a.text_hash, "word_count": a.word_count,
         "extraction": a.extraction, "topics": list(a.topics), "is_baseline": a.is_baseline, "duplicate_of": None,
+        "credited_origin": a.credited_origin, "signature": a.signature,
     }
+
+
+def effective_at(published_at: datetime | None, first_seen_at: datetime) -> datetime:
+    """The time an article counts at: its date, unless missing or more than a day after it was first seen (as in v_articles)."""
+    if published_at is None or published_at > first_seen_at + timedelta(days=1):
+        return first_seen_at
+    return published_at
+
+
+def assign_stories(con, rows: Sequence[dict], params: StorySettings) -> int:
+    """Sign, link and group newly inserted rows into stories, touching only the stories they join; return links made."""
+    ids = [r["article_id"] for r in rows]
+    con.register("batch_ids", pa.table({"article_id": ids}))
+    fresh = {r[0] for r in con.execute(
+        "SELECT article_id FROM articles WHERE article_id IN (SELECT article_id FROM batch_ids) "
+        "AND article_id NOT IN (SELECT article_id FROM article_stories)").fetchall()}
+    con.unregister("batch_ids")
+    rows = [r for r in rows if r["article_id"] in fresh]
+    if not rows:
+        return 0
+    signed = [r for r in rows if r["duplicate_of"] is None and r.get("signature")]
+    at = {r["article_id"]: effective_at(r["published_at"], r["first_seen_at"]) for r in rows}
+    links: list[tuple[str, str, float, str]] = [(r["article_id"], r["duplicate_of"], 1.0, "exact")
+                                                for r in rows if r["duplicate_of"]]
+    if signed:
+        con.register("sigs", pa.table({
+            "article_id": [r["article_id"] for r in signed],
+            "effective_at": pa.array([at[r["article_id"]] for r in signed], pa.timestamp("us", tz="UTC")),
+            "params": [params.key()] * len(signed),
+            "signature": pa.array([r["signature"] for r in signed], pa.binary()),
+        }))
+        con.execute("INSERT INTO article_signatures BY NAME SELECT * FROM sigs")
+        con.unregister("sigs")
+        band_rows = [(b, key, r["article_id"], at[r["article_id"]])
+                     for r in signed for b, key in enumerate(band_keys(r["signature"], params))]
+        con.register("new_bands", pa.table({
+            "band": pa.array([x[0] for x in band_rows], pa.int16()), "band_key": pa.array([x[1] for x in band_rows], pa.int64()),
+            "article_id": [x[2] for x in band_rows], "effective_at": pa.array([x[3] for x in band_rows], pa.timestamp("us", tz="UTC")),
+        }))
+        con.execute("INSERT INTO article_bands SELECT * FROM new_bands")
+        window = timedelta(days=params.window_days)
+        times = [at[r["article_id"]] for r in signed]
+        # Constant bounds let DuckDB skip row groups outside the window (rows arrive in time order).
+        pairs = con.execute(
+            "SELECT DISTINCT n.article_id, s.article_id FROM new_bands n JOIN article_bands s "
+            "ON s.band = n.band AND s.band_key = n.band_key "
+            "WHERE s.effective_at BETWEEN ? AND ? AND s.article_id <> n.article_id "
+            "AND abs(epoch(s.effective_at) - epoch(n.effective_at)) <= ?",
+            [min(times) - window, max(times) + window, window.total_seconds()],
+        ).fetchall()
+        con.unregister("new_bands")
+        new_sigs = {r["article_id"]: r["signature"] for r in signed}
+        others = sorted({b for _, b in pairs} - new_sigs.keys())
+        stored = {}
+        if others:
+            con.register("wanted", pa.table({"article_id": others}))
+            stored = dict(con.execute("SELECT article_id, signature FROM article_signatures "
+                                      "WHERE article_id IN (SELECT article_id FROM wanted)").fetchall())
+            con.unregister("wanted")
+        seen_pairs: set[tuple[str, str]] = set()
+        for a, b in pairs:
+            key = (min(a, b), max(a, b))
+            if key in seen_pairs:
+                continue
+            seen_pairs.add(key)
+            sim = similarity(new_sigs[a], new_sigs.get(b) or stored[b])
+            if sim >= params.threshold:
+                later, earlier = (a, b) if b not in new_sigs or (at[a], a) > (at[b], b) else (b, a)
+                links.append((later, earlier, sim, "near"))
+    if links:
+        con.register("links", pa.table({"article_id": [l[0] for l in links], "linked_id": [l[1] for l in links],
+                                        "similarity": [l[2] for l in links], "kind": [l[3] for l in links]}))
+        con.execute("INSERT INTO article_links SELECT * FROM links")
+        con.unregister("links")
+    # Only the stories the new rows join are regrouped: cost depends on the batch, not the warehouse.
+    touched = sorted({l[1] for l in links} - fresh)
+    existing: list[tuple[str, str]] = []
+    if touched:
+        con.register("touched", pa.table({"article_id": touched}))
+        existing = con.execute(
+            "SELECT article_id, story_id FROM article_stories WHERE story_id IN "
+            "(SELECT story_id FROM article_stories WHERE article_id IN (SELECT article_id FROM touched))").fetchall()
+        con.unregister("touched")
+    members = {a: Member(a, at[a], r["word_count"]) for r in rows for a in [r["article_id"]]}
+    if existing:
+        con.register("old", pa.table({"article_id": [e[0] for e in existing]}))
+        for aid, published, first_seen, words in con.execute(
+                "SELECT article_id, published_at, first_seen_at, word_count FROM articles "
+                "WHERE article_id IN (SELECT article_id FROM old)").fetchall():
+            members[aid] = Member(aid, effective_at(published, first_seen), words)
+        con.unregister("old")
+    assignment = group_stories(members, [(l[0], l[1]) for l in links] + existing, members)
+    con.register("assigned", pa.table({"article_id": list(assignment), "story_id": list(assignment.values())}))
+    con.execute("DELETE FROM article_stories WHERE article_id IN (SELECT article_id FROM assigned)")
+    con.execute("INSERT INTO article_stories SELECT * FROM assigned")
+    con.unregister("assigned")
+    return len(links)
