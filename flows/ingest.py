@@ -68,7 +68,7 @@ def ingest(
     sources = load_sources(sources_path)
     if allow_private_addresses is not None:
         sources = sources.with_overrides(allow_private_addresses=allow_private_addresses)
-    warehouse = Warehouse(database_path(db))
+    warehouse = Warehouse(database_path(db), stories=sources.stories)
     warehouse.migrate()
     run_id, started = _run_id(), as_of or now_utc()
     warehouse.record_run(run_id, "ingest", started, None, "running")

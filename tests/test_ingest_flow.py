@@ -81,3 +81,20 @@ def test_artifact_tabulates_every_feed(prefect_harness, ingest_flow, feed_site, 
     table = artifact.data if isinstance(artifact.data, (list, dict)) else json.loads(artifact.data)
     feed_ids = {row["feed_id"] for row in table} if isinstance(table, list) else set(table["feed_id"])
     assert feed_ids == {"xinwen", "portal", "taiwan", "hongkong", "gb-undeclared", "gb-header", "english", "broken", "not-a-feed"}
+
+
+def test_ingest_assigns_stories_and_rebuild_agrees(prefect_harness, ingest_flow, feed_site, sources_file, db_path):
+    """Stored articles get stories in the same run; the rebuild flow regroups them identically."""
+    ingest_flow(sources_path=str(sources_file), db=str(db_path))
+    with Warehouse(db_path).reader() as con:
+        before = dict(con.execute("SELECT article_id, story_id FROM article_stories").fetchall())
+        rows = {t: (s, lead) for t, s, lead in con.execute("SELECT title, story_id, is_story_lead FROM v_articles").fetchall()}
+    assert len(before) == len(rows), "every stored article belongs to a story"
+    original, copy = rows[ITEMS["h20"].title], rows[ITEMS["h20_copy"].title]
+    assert original[0] == copy[0] and original[1] and not copy[1], "the syndicated copy joins the original's story"
+    assert rows[ITEMS["deepseek"].title][0] != original[0]
+
+    counts = load_flow("stories").rebuild_stories(sources_path=str(sources_file), db=str(db_path))
+    with Warehouse(db_path).reader() as con:
+        after = dict(con.execute("SELECT article_id, story_id FROM article_stories").fetchall())
+    assert after == before and counts["articles"] == len(before)

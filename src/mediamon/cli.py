@@ -25,6 +25,8 @@ from .store import Warehouse
 app = typer.Typer(add_completion=False, help="Monitor how the press tells the story of Chinese AI, chip controls and AI valuations.")
 sources_app = typer.Typer(help="Check the configured feeds.")
 app.add_typer(sources_app, name="sources")
+stories_app = typer.Typer(help="Near-duplicate stories.")
+app.add_typer(stories_app, name="stories")
 console = Console(stderr=True)
 
 DbOption = typer.Option(None, "--db", help="Warehouse file (default: $MEDIAMON_DB or warehouse/mediamon.duckdb).")
@@ -50,10 +52,10 @@ def _fail(exc: Exception) -> None:
 def init(db: Optional[Path] = DbOption, sources: Optional[Path] = SourcesOption) -> None:
     """Create or migrate the warehouse and load the seed articles as the baseline."""
     try:
-        warehouse = Warehouse(database_path(db))
+        cfg = load_sources(sources)
+        warehouse = Warehouse(database_path(db), stories=cfg.stories)
         applied = warehouse.migrate()
-        protected = load_sources(sources).script_terms if (sources or (PROJECT_ROOT / "sources.yaml").exists()) else {}
-        added = warehouse.insert_baseline(load_seeds(now_utc(), protected=protected), run_id="init")
+        added = warehouse.insert_baseline(load_seeds(now_utc(), protected=cfg.script_terms), run_id="init")
     except MediamonError as exc:
         _fail(exc)
     typer.echo(f"warehouse {warehouse.path}: migrations applied now: {', '.join(applied) or 'none'}; "
@@ -144,6 +146,18 @@ def sql(
         Console().print(table)
         if len(rows) > limit:
             typer.echo(f"({len(rows) - limit} more rows; use --format csv for all)")
+
+
+@stories_app.command("rebuild")
+def stories_rebuild(sources: Optional[Path] = SourcesOption, db: Optional[Path] = DbOption) -> None:
+    """Regroup every article into stories from scratch, with the story settings in sources.yaml."""
+    try:
+        load_sources(sources)
+    except MediamonError as exc:
+        _fail(exc)
+    counts = load_flow("stories").rebuild_stories(sources_path=str(sources) if sources else None,
+                                                   db=str(db) if db else None)
+    typer.echo(json.dumps(counts))
 
 
 @sources_app.command("check")

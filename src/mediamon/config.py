@@ -53,9 +53,9 @@ class StorySettings(_Strict):
     """Near-duplicate detection: MinHash over character shingles, LSH bands, a similarity threshold."""
 
     shingle: int = Field(5, ge=2, le=12)        # characters per shingle (no segmentation needed)
-    num_perm: int = Field(128, ge=16, le=1024)
-    bands: int = Field(32, ge=1)                # bands x rows = num_perm; more bands catch lower similarity
-    threshold: float = Field(0.3, gt=0, le=1)   # estimated Jaccard a candidate pair must reach
+    num_perm: int = Field(192, ge=16, le=1024)
+    bands: int = Field(64, ge=1)                # bands x rows = num_perm; more bands catch lower similarity
+    threshold: float = Field(0.25, gt=0, le=1)  # estimated Jaccard a candidate pair must reach
     window_days: float = Field(30, gt=0)        # compare only with articles this close in time
     seed: int = 1
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from .cli import load_flow
-from .config import DEFAULT_SOURCES, PROJECT_ROOT
+from .config import DEFAULT_SOURCES, PROJECT_ROOT, load_sources
 from .devserver import FeedServer
 from .fetch import now_utc
 from .replay import ReplaySite, load_corpus
@@ -52,9 +52,10 @@ def main() -> int:
     outlets, stories = load_corpus()
     weeks = sorted({s.week for s in stories})
     print(f"demo corpus: {len(stories)} articles, {len(outlets)} outlets, weeks {weeks[0]} to {weeks[-1]}", flush=True)
-    warehouse = Warehouse(db)
+    shipped = load_sources(DEFAULT_SOURCES)
+    warehouse = Warehouse(db, stories=shipped.stories)
     warehouse.migrate()
-    seeds = load_seeds(now_utc(), protected=yaml.safe_load(DEFAULT_SOURCES.read_text("utf-8")).get("script_terms"))
+    seeds = load_seeds(now_utc(), protected=shipped.script_terms)
     print(f"baseline: {warehouse.insert_baseline(seeds, 'demo-init')} seed articles loaded", flush=True)
     ingest = load_flow("ingest").ingest
     with FeedServer() as server:

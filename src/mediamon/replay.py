@@ -32,6 +32,8 @@ class Story:
     published: datetime | None = None
     author: str | None = None
     week: str = ""
+    copy_of: str | None = None  # the corpus id of the story this one reprints (a labelled syndication)
+    credit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ def load_corpus(directory: Path = PROJECT_DEMO) -> tuple[dict[str, Outlet], list
                 published = datetime.fromisoformat(published)
             paragraphs = tuple(p.strip() for p in a["body"].split("\n\n") if p.strip())
             stories.append(Story(a["id"], a["outlet"], a["title"], paragraphs, a.get("summary", ""), published,
-                                 a.get("author"), doc["week"]))
+                                 a.get("author"), doc["week"], a.get("copy_of"), a.get("credit")))
     return outlets, stories
 
 

@@ -17,7 +17,7 @@ from .config import Feed, PipelineSettings, StorySettings
 from .errors import WarehouseBusy
 from .migrate import migrate
 from .models import Article, Entry, FeedHarvest, FeedOutcome, FeedState
-from .stories import Member, band_keys, group_stories, sign_article, similarity
+from .stories import Member, band_keys, credited_origin, group_stories, sign_article, signature, similarity
 
 log = logging.getLogger("mediamon.store")
 
@@ -235,6 +235,41 @@ class Warehouse:
                     "next_poll_at = ?, updated_at = ? WHERE feed_id = ?",
                     [now, f"{o.error_class}: {o.error}"[:1000], n, now + timedelta(hours=wait_h), now, o.feed_id],
                 )
+
+    def rebuild_stories(self, batch: int = 2000) -> dict[str, int]:
+        """Re-sign every article and regroup all stories from scratch (after changing story settings)."""
+        with self.writer() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for table in ("article_links", "article_bands", "article_signatures", "article_stories"):
+                    con.execute(f"DELETE FROM {table}")
+                order = con.execute(
+                    "SELECT article_id FROM articles ORDER BY CASE WHEN published_at IS NULL OR "
+                    "published_at > first_seen_at + INTERVAL 1 DAY THEN first_seen_at ELSE published_at END, article_id"
+                ).fetchall()
+                links = 0
+                for start in range(0, len(order), batch):
+                    con.register("chunk", pa.table({"article_id": [r[0] for r in order[start:start + batch]]}))
+                    cur = con.execute(
+                        "SELECT article_id, published_at, first_seen_at, word_count, duplicate_of, text, text_simplified "
+                        "FROM articles WHERE article_id IN (SELECT article_id FROM chunk)")
+                    rows = [dict(zip([d[0] for d in cur.description], r)) for r in cur.fetchall()]
+                    con.unregister("chunk")
+                    for r in rows:
+                        r["signature"] = signature(r["text_simplified"] or "", self.stories) if not r["duplicate_of"] else None
+                        r["credited_origin"] = credited_origin(r["text"])
+                    con.register("credits", pa.table({"article_id": [r["article_id"] for r in rows],
+                                                      "credited_origin": [r["credited_origin"] for r in rows]}))
+                    con.execute("UPDATE articles SET credited_origin = c.credited_origin FROM credits c "
+                                "WHERE articles.article_id = c.article_id AND articles.credited_origin IS DISTINCT FROM c.credited_origin")
+                    con.unregister("credits")
+                    links += assign_stories(con, rows, self.stories)
+                stories = con.execute("SELECT count(DISTINCT story_id) FROM article_stories").fetchone()[0]
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return {"articles": len(order), "links": links, "stories": stories}
 
     def record_run(self, run_id: str, flow: str, started_at: datetime, finished_at: datetime | None,
                    status: str, outcomes: Sequence[FeedOutcome] = ()) -> None:

@@ -14,6 +14,7 @@ from datasketch import MinHash
 
 from .config import StorySettings
 from .models import Article
+from .normalize import to_simplified
 
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _HAN = re.compile(r"[\u3400-\u9fff]")
@@ -75,17 +76,24 @@ _CREDIT_PATTERNS = [
 ]
 
 
+_DESCRIPTOR = re.compile(r"^(?:中国大陆|中國大陸|大陆|大陸|内地|內地|香港|台湾|台灣|境外|海外|官方)?(?:媒体|媒體|官媒|网站|網站)")
+
+
 def credited_origin(text: str | None) -> str | None:
-    """The outlet or wire a text credits as its origin (来源：新华社, 據路透社報道, "(Reuters) -" …), or None."""
+    """The outlet or wire a text credits as its origin (来源：新华社, 據路透社報道, "(Reuters) -" …), or None.
+
+    Chinese names are returned in simplified script without descriptors ("中國大陸媒體華夏日報" -> "华夏日报"),
+    so copies in either script credit the same name.
+    """
     if not text:
         return None
     head_tail = text[:600] + "\n" + text[-400:]
     for pattern in _CREDIT_PATTERNS:
         match = pattern.search(head_tail)
         if match:
-            origin = match.group(1).strip(" ：:-—")
-            if origin and not origin.isdigit():
-                return origin
+            origin = _DESCRIPTOR.sub("", match.group(1).strip(" ：:-—"))
+            if len(origin) >= 2 and not origin.isdigit():
+                return to_simplified(origin)
     return None
 
 
