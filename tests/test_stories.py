@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from fixtures.site import H20_RULE, SMIC_GB
 from fixtures.syndication import labelled_set, pair_scores
 from mediamon.config import PipelineSettings, StorySettings
 from mediamon.models import FeedHarvest, FeedOutcome
@@ -28,12 +29,13 @@ def test_shingles_ignore_case_space_and_punctuation():
 
 def test_signature_similarity_tracks_jaccard():
     """The MinHash estimate is close to the exact Jaccard of the shingle sets."""
-    a = "美国商务部周二公布出口管制新规，英伟达H20芯片对华出口今后需要申请许可证。" * 3
-    b = a + "业内人士表示，新规短期内将加剧国内算力紧张，但也可能加快本土供应链的替代进程。" * 2
+    a = "".join(H20_RULE)
+    b = a + "".join(SMIC_GB)
     sa, sb = shingles(a, 5), shingles(b, 5)
     exact = len(sa & sb) / len(sa | sb)
     assert abs(similarity(signature(a, PARAMS), signature(b, PARAMS)) - exact) < 0.12
     assert signature("太短", PARAMS) is None
+    assert signature("责任编辑：李明\n点击关注我们\n" + H20_RULE[0], PARAMS) is None, "boilerplate does not count"
     assert len(band_keys(signature(a, PARAMS), PARAMS)) == PARAMS.bands
 
 

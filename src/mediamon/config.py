@@ -55,7 +55,7 @@ class StorySettings(_Strict):
     shingle: int = Field(5, ge=2, le=12)        # characters per shingle (no segmentation needed)
     num_perm: int = Field(192, ge=16, le=1024)
     bands: int = Field(64, ge=1)                # bands x rows = num_perm; more bands catch lower similarity
-    threshold: float = Field(0.25, gt=0, le=1)  # estimated Jaccard a candidate pair must reach
+    threshold: float = Field(0.35, gt=0, le=1)  # estimated Jaccard a candidate pair must reach
     window_days: float = Field(30, gt=0)        # compare only with articles this close in time
     seed: int = 1
 

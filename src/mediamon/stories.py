@@ -23,6 +23,21 @@ _HAN = re.compile(r"[\u3400-\u9fff]")
 StoryParams = StorySettings  # the settings double as the parameters of every function here
 
 
+# Lines that feeds and portals repeat around every item: templates, editor and credit lines, calls to
+# action. Left in, they make unrelated short items look alike (seen on real Hacker News, 虎嗅 and WSJ items).
+_BOILERPLATE_LINE = re.compile(
+    r"^\s*(?:article url|comments url|points|# comments|share this|sign up|subscribe|read more|"
+    r"责任编辑|責任編輯|编辑|編輯|免责声明|免責聲明|本文来自|本文來自|本文来源|本文來源|来源|來源|原标题|原標題|"
+    r"点击|點擊|关注|關注|扫码|掃碼|版权|版權|转载|轉載|声明|聲明|图片来源|圖片來源|题图|題圖)"
+    r"[^\n]{0,120}$", re.IGNORECASE | re.MULTILINE)
+MIN_SHINGLES = 40
+
+
+def content_for_matching(text: str) -> str:
+    """The text without boilerplate lines, which say nothing about which story it is."""
+    return _BOILERPLATE_LINE.sub("", text)
+
+
 def shingles(text: str, k: int) -> set[str]:
     """Character k-grams of the text with case, spaces and punctuation removed."""
     core = _NOT_WORD.sub("", text.lower())
@@ -44,8 +59,8 @@ def _template(num_perm: int, seed: int) -> MinHash:
 
 def signature(text: str, params: StoryParams) -> bytes | None:
     """The MinHash signature of a text as bytes (num_perm uint32), or None for text too short to compare."""
-    grams = shingles(text, params.shingle)
-    if len(grams) < 8:
+    grams = shingles(content_for_matching(text), params.shingle)
+    if len(grams) < MIN_SHINGLES:
         return None
     mh = _template(params.num_perm, params.seed).copy()
     mh.update_batch([g.encode("utf-8") for g in grams])
