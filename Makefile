@@ -32,6 +32,7 @@ test: venv
 
 bench: venv
 	$(RUN) python bench/ingest_bench.py
+	$(RUN) python bench/stories_bench.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .prefect .pytest_cache
