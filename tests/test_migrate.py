@@ -62,3 +62,23 @@ def test_gaps_and_bad_names_are_refused(tmp_path, mig_dir):
     (mig_dir / "2-bad.sql").write_text("SELECT 1;")
     with pytest.raises(MigrationError, match="NNNN_snake_case"):
         discover(mig_dir)
+
+
+def test_rebuilding_migration_keeps_the_data(tmp_path, mig_dir):
+    """0003 rebuilds the growing tables without indexes and keeps every row."""
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    later = sorted(mig_dir.glob("0003_*.sql"))
+    held = {p: p.read_text() for p in later}
+    for p in later:
+        p.unlink()
+    migrate(con, mig_dir, views=None)
+    con.execute("INSERT INTO articles (article_id, source_id, url, canonical_url, first_seen_at, lang, script, text_hash, "
+                "word_count, extraction) VALUES ('a1', 'f', 'u', 'c', now(), 'zh', 'zh-Hans', 'h', 1, 'page')")
+    con.execute("INSERT INTO article_stories VALUES ('a1', 'a1')")
+    for p, text in held.items():
+        p.write_text(text)
+    assert [n for n in migrate(con, mig_dir) if n.startswith("0003")]
+    assert con.execute("SELECT article_id, story_id, is_story_lead FROM v_articles").fetchall() == [("a1", "a1", True)]
+    indexes = con.execute("SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'articles' "
+                          "AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')").fetchone()[0]
+    assert indexes == 0

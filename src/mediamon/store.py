@@ -363,8 +363,9 @@ def assign_stories(con, rows: Sequence[dict], params: StorySettings) -> int:
         stored = {}
         if others:
             con.register("wanted", pa.table({"article_id": others}))
-            stored = dict(con.execute("SELECT article_id, signature FROM article_signatures "
-                                      "WHERE article_id IN (SELECT article_id FROM wanted)").fetchall())
+            stored = dict(con.execute(
+                "SELECT article_id, signature FROM article_signatures WHERE effective_at BETWEEN ? AND ? "
+                "AND article_id IN (SELECT article_id FROM wanted)", [min(times) - window, max(times) + window]).fetchall())
             con.unregister("wanted")
         seen_pairs: set[tuple[str, str]] = set()
         for a, b in pairs:
@@ -399,8 +400,15 @@ def assign_stories(con, rows: Sequence[dict], params: StorySettings) -> int:
             members[aid] = Member(aid, effective_at(published, first_seen), words)
         con.unregister("old")
     assignment = group_stories(members, [(l[0], l[1]) for l in links] + existing, members)
-    con.register("assigned", pa.table({"article_id": list(assignment), "story_id": list(assignment.values())}))
-    con.execute("DELETE FROM article_stories WHERE article_id IN (SELECT article_id FROM assigned)")
+    previous = dict(existing)
+    changed = {a: s for a, s in assignment.items() if a in previous and previous[a] != s}
+    if changed:  # only stories that merged are rewritten; new articles are simply appended
+        con.register("changed", pa.table({"article_id": list(changed), "story_id": list(changed.values())}))
+        con.execute("UPDATE article_stories SET story_id = c.story_id FROM changed c "
+                    "WHERE article_stories.article_id = c.article_id")
+        con.unregister("changed")
+    added = [a for a in assignment if a not in previous]
+    con.register("assigned", pa.table({"article_id": added, "story_id": [assignment[a] for a in added]}))
     con.execute("INSERT INTO article_stories SELECT * FROM assigned")
     con.unregister("assigned")
     return len(links)
