@@ -1,17 +1,18 @@
 """Stories benchmark: the cost of grouping a new article with 10k and with 100k articles already stored.
 
 Articles arrive at a constant rate (150 a day), so the 30-day window holds the same number of articles
-whatever the size of the history; the per-article cost should then not depend on the history.
+whatever the size of the history; the per-article cost should then not depend on the history. Texts
+are eight sentences drawn from the demo corpus; one in ten is a reprint of one of the previous 50.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import re
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -27,16 +28,26 @@ START = datetime(2023, 1, 1, tzinfo=timezone.utc)
 
 
 def _paragraph_pool() -> list[str]:
-    """Sentences from the demo corpus, the building blocks of generated texts."""
+    """Distinct Chinese sentences from the demo corpus, the building blocks of generated texts."""
     _, stories = load_corpus()
-    return [s for story in stories for p in story.body for s in p.split("。") if len(s) > 15]
+    sentences = {s for story in stories for p in story.body for s in re.split(r"[。！？]", p) if 15 < len(s) < 90}
+    return sorted(s for s in sentences if re.search(r"[\u4e00-\u9fff]{8}", s))
+
+
+COPY_SHARE = 0.1  # one article in ten reprints one of the previous 50, with portal boilerplate
+
+
+def _text(i: int, pool: list[str]) -> str:
+    """Article i's own text: eight sentences drawn with a seed of its own."""
+    return "。".join(random.Random(i).sample(pool, 8)) + f"。（第{i}号）"
 
 
 def make_articles(start: int, n: int, pool: list[str], params: StorySettings, rng: random.Random) -> list[Article]:
-    """n signed articles numbered from start, published at PER_DAY a day."""
+    """n signed articles numbered from start, published at PER_DAY a day; a tenth are copies of recent ones."""
     out = []
     for i in range(start, start + n):
-        text = "。".join(rng.sample(pool, 8)) + f"。（第{i}号）"
+        source = i - rng.randint(1, 50) if i > 50 and rng.random() < COPY_SHARE else i
+        text = _text(source, pool) + ("\n责任编辑：王明" if source != i else "")
         at = START + timedelta(days=i / PER_DAY)
         url = f"https://bench.example.com/{i}"
         out.append(sign_article(Article(article_id(url), "bench", "基准", url, url, f"稿件{i}", None, at, at, "zh", "zh-Hans",

@@ -161,13 +161,17 @@ class Warehouse:
         """Insert new article rows (a canonical URL already stored is skipped), then group them into stories."""
         if not rows:
             return
+        con.register("candidates", pa.table({"canonical_url": [r["canonical_url"] for r in rows]}))
+        stored = {r[0] for r in con.execute(
+            "SELECT canonical_url FROM articles WHERE canonical_url IN (SELECT canonical_url FROM candidates)").fetchall()}
+        con.unregister("candidates")
+        rows = [r for r in rows if r["canonical_url"] not in stored]  # the single writer keeps canonical_url unique
+        if not rows:
+            return
         table = pa.Table.from_pylist([{k: v for k, v in r.items() if k != "signature"} | {"run_id": run_id} for r in rows],
                                      schema=ARTICLE_SCHEMA)
         con.register("new_articles", table)
-        con.execute(
-            "INSERT INTO articles BY NAME SELECT * FROM new_articles n "
-            "WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.canonical_url = n.canonical_url)"
-        )
+        con.execute("INSERT INTO articles BY NAME SELECT * FROM new_articles")
         con.unregister("new_articles")
         assign_stories(con, rows, self.stories)
 
@@ -317,16 +321,13 @@ def effective_at(published_at: datetime | None, first_seen_at: datetime) -> date
 
 
 def assign_stories(con, rows: Sequence[dict], params: StorySettings) -> int:
-    """Sign, link and group newly inserted rows into stories, touching only the stories they join; return links made."""
-    ids = [r["article_id"] for r in rows]
-    con.register("batch_ids", pa.table({"article_id": ids}))
-    fresh = {r[0] for r in con.execute(
-        "SELECT article_id FROM articles WHERE article_id IN (SELECT article_id FROM batch_ids) "
-        "AND article_id NOT IN (SELECT article_id FROM article_stories)").fetchall()}
-    con.unregister("batch_ids")
-    rows = [r for r in rows if r["article_id"] in fresh]
+    """Sign, link and group rows just inserted (and not yet in a story), touching only the stories they join.
+
+    Returns the number of links made.
+    """
     if not rows:
         return 0
+    fresh = {r["article_id"] for r in rows}
     signed = [r for r in rows if r["duplicate_of"] is None and r.get("signature")]
     at = {r["article_id"]: effective_at(r["published_at"], r["first_seen_at"]) for r in rows}
     links: list[tuple[str, str, float, str]] = [(r["article_id"], r["duplicate_of"], 1.0, "exact")
