@@ -102,6 +102,11 @@ def ingest(
                 logger.info("%s: %s, %d entries, %d on-topic, %d new, %d duplicate%s", o.feed_id, o.status,
                             o.entries_seen, o.on_topic, o.new_articles, o.duplicates,
                             f" ({o.error_class}: {o.error})" if o.error else "")
+            # Finished Prefect futures sit in reference cycles (future <-> done callback) that only a full
+            # collection frees, and their states hold these same FeedHarvest objects: release the
+            # committed articles now, or every article of the run stays in memory until the flow ends.
+            for h in pending:
+                h.articles.clear()
             pending.clear()
 
     while queue or active:
