@@ -164,8 +164,11 @@ class Warehouse:
     def _commit(self, con, run_id, harvests, settings, now) -> list[FeedOutcome]:
         """The body of commit(), inside its transaction."""
         articles = [a for h in harvests for a in h.articles]
-        rows, counts = self._dedupe(con, articles)
-        self._insert_articles(con, rows, run_id)
+        rows = self._dedupe(con, articles)
+        counts: dict[str, tuple[int, int]] = {}
+        for r in self._insert_articles(con, rows, run_id):  # count what was stored, not what was offered
+            new, dup = counts.get(r["source_id"], (0, 0))
+            counts[r["source_id"]] = (new + (r["duplicate_of"] is None), dup + (r["duplicate_of"] is not None))
         outcomes = []
         for h in harvests:
             o = h.outcome
@@ -175,27 +178,28 @@ class Warehouse:
         self._advance_feeds(con, outcomes, settings, now)
         return outcomes
 
-    def _insert_articles(self, con, rows: list[dict], run_id: str) -> None:
-        """Insert new article rows (a canonical URL already stored is skipped), then group them into stories."""
+    def _insert_articles(self, con, rows: list[dict], run_id: str) -> list[dict]:
+        """Insert new article rows (a canonical URL already stored is skipped), group them into stories; return those stored."""
         if not rows:
-            return
+            return []
         con.register("candidates", pa.table({"canonical_url": [r["canonical_url"] for r in rows]}))
         stored = {r[0] for r in con.execute(
             "SELECT canonical_url FROM articles WHERE canonical_url IN (SELECT canonical_url FROM candidates)").fetchall()}
         con.unregister("candidates")
         rows = [r for r in rows if r["canonical_url"] not in stored]  # the single writer keeps canonical_url unique
         if not rows:
-            return
+            return []
         table = pa.Table.from_pylist([{k: v for k, v in r.items() if k != "signature"} | {"run_id": run_id} for r in rows],
                                      schema=ARTICLE_SCHEMA)
         con.register("new_articles", table)
         con.execute("INSERT INTO articles BY NAME SELECT * FROM new_articles")
         con.unregister("new_articles")
         assign_stories(con, rows, self.stories)
+        return rows
 
     @staticmethod
-    def _dedupe(con, articles: Sequence[Article]) -> tuple[list[dict], dict[str, tuple[int, int]]]:
-        """Rows to insert, with exact-text copies pointing at the first copy; and (new, duplicate) per feed."""
+    def _dedupe(con, articles: Sequence[Article]) -> list[dict]:
+        """Rows to insert, with exact-text copies pointing at the first copy."""
         seen_urls: set[str] = set()
         unique = []
         # Earliest published first, so "the first copy" does not depend on which feed finished first.
@@ -210,7 +214,7 @@ class Warehouse:
             "AND text_hash IN (SELECT text_hash FROM hashes) GROUP BY text_hash"
         ).fetchall())
         con.unregister("hashes")
-        rows, counts = [], {}
+        rows = []
         for a in unique:
             original = first.get(a.text_hash)
             row = _article_row(a)
@@ -219,9 +223,7 @@ class Warehouse:
             else:
                 first[a.text_hash] = a.article_id
             rows.append(row)
-            new, dup = counts.get(a.source_id, (0, 0))
-            counts[a.source_id] = (new + (row["duplicate_of"] is None), dup + (row["duplicate_of"] is not None))
-        return rows, counts
+        return rows
 
     @staticmethod
     def _log_polls(con, run_id: str, outcomes: Sequence[FeedOutcome], now: datetime) -> None:
@@ -312,7 +314,7 @@ class Warehouse:
         with self.writer() as con:
             before = con.execute("SELECT count(*) FROM articles WHERE is_baseline").fetchone()[0]
             con.execute("BEGIN TRANSACTION")
-            rows, _ = self._dedupe(con, [sign_article(replace(a, is_baseline=True), self.stories) for a in articles])
+            rows = self._dedupe(con, [sign_article(replace(a, is_baseline=True), self.stories) for a in articles])
             self._insert_articles(con, rows, run_id)
             con.execute("COMMIT")
             after = con.execute("SELECT count(*) FROM articles WHERE is_baseline").fetchone()[0]
