@@ -45,6 +45,12 @@ def harvest_feed(poll: FeedPoll, feed: Feed, sources: Sources, known: set[str], 
     return pipeline.harvest_feed(poll, feed, sources, known, first_seen_at)
 
 
+@task(name="refresh-measures", cache_policy=NO_CACHE, persist_result=False)
+def refresh_measures(warehouse: Warehouse) -> float:
+    """Rebuild the weekly narrative, frame and term measures from what is stored."""
+    return pipeline.refresh_measures(warehouse)
+
+
 def _run_id() -> str:
     """The Prefect flow run id, or a fresh one outside Prefect."""
     try:
@@ -70,6 +76,7 @@ def ingest(
         sources = sources.with_overrides(allow_private_addresses=allow_private_addresses)
     warehouse = Warehouse(database_path(db), stories=sources.stories)
     warehouse.migrate()
+    pipeline.ensure_analysis(warehouse, sources.pipeline.extract_workers)
     run_id, started = _run_id(), as_of or now_utc()
     warehouse.record_run(run_id, "ingest", started, None, "running")
     states = warehouse.sync_feeds(sources.feeds, started)
@@ -135,6 +142,8 @@ def ingest(
         if sum(len(h.articles) for h in pending) >= sources.pipeline.write_batch_articles:
             flush()
     flush()
+    seconds = refresh_measures(warehouse)
+    logger.info("weekly measures refreshed in %.2f s", seconds)
 
     rows = sorted((o.as_row() for o in outcomes), key=lambda r: r["feed_id"])
     create_table_artifact(key="ingest-feeds", table=rows, description=f"Feed outcomes of ingest run {run_id}")

@@ -70,3 +70,51 @@ def test_stories_over_the_exposir_archives(tmp_path):
     for sim, oa, ta, ob, tb in weakest:
         print(f"  {sim:.2f} {oa}: {ta[:40]}  <-  {ob}: {tb[:40]}")
     assert n_stories < n_articles
+
+
+def test_weekly_narratives_over_the_exposir_archives(tmp_path):
+    """Label the on-topic archived items, store them with the seeds, and print the weekly table and the
+    top rising terms for a person to judge (nothing is asserted about what the press said)."""
+    from dataclasses import replace
+
+    from mediamon import pipeline
+    from mediamon.config import load_sources
+    from mediamon.narratives import with_analysis
+    from mediamon.seeds import load_seeds
+
+    root = require_shared("corpora/feed_archives/exposir-rss/head")
+    sources = load_sources()
+    matcher = pipeline.topic_matcher(sources)
+    on_topic = [replace(a, topics=t) for a in _items(root) if (t := matcher.match(a.title, a.text[:400]))]
+    articles = sorted((sign_article(with_analysis(a), sources.stories) for a in on_topic),
+                      key=lambda a: (a.published_at, a.article_id))
+    wh = Warehouse(tmp_path / "exposir.duckdb", stories=sources.stories)
+    wh.migrate()
+    wh.insert_baseline(load_seeds(datetime(2025, 3, 10, tzinfo=timezone.utc)), "seeds")
+    for i in range(0, len(articles), 500):
+        wh.commit("dev", [FeedHarvest(FeedOutcome("dev"), articles[i:i + 500])], PipelineSettings(), datetime.now(timezone.utc))
+    seconds = pipeline.refresh_measures(wh)
+    with wh.reader() as con:
+        weekly = con.execute(
+            "SELECT iso_week, narrative, articles, stories, round(share, 2), round(share_zh, 2), round(share_en, 2), "
+            "round(jsd_baseline, 2), round(jsd_prev, 2) FROM v_weekly_narratives WHERE on_topic_articles >= 20 "
+            "ORDER BY iso_week, narrative").fetchall()
+        rising = con.execute(
+            "SELECT iso_week, narrative, term, docs, prev_docs, round(z_prev, 1), round(z_base, 1) FROM v_weekly_terms "
+            "WHERE narrative <> 'all' AND docs >= 3 AND z_prev IS NOT NULL "
+            "QUALIFY row_number() OVER (PARTITION BY iso_week, narrative ORDER BY z_prev DESC) <= 5 "
+            "ORDER BY iso_week, narrative, z_prev DESC").fetchall()
+        frames = con.execute(
+            "SELECT narrative, frame, sum(articles), round(sum(articles) / sum(narrative_articles), 2) FROM v_weekly_frames "
+            "GROUP BY ALL ORDER BY narrative, frame").fetchall()
+    print(f"\nexposir-rss: {len(on_topic)} on-topic items of the archive; measures refreshed in {seconds:.2f} s")
+    print("week      narrative      articles stories share share_zh share_en jsd_base jsd_prev")
+    for row in weekly:
+        print("  " + "  ".join("" if v is None else str(v) for v in row))
+    print("top rising terms against the previous weeks (week, narrative, term, docs, prev_docs, z_prev, z_base):")
+    for row in rising:
+        print("  " + "  ".join(str(v) for v in row))
+    print("frame mix over the whole archive (narrative, frame, articles, share):")
+    for row in frames:
+        print("  " + "  ".join(str(v) for v in row))
+    assert weekly and frames

@@ -2,6 +2,26 @@
 -- Weeks are ISO weeks in Asia/Shanghai time; an article without a date, or dated more than a day
 -- after it was first seen, is counted in the week it was first seen.
 
+-- Statistics used by warehouse/measures.sql, available to analysts too.
+-- Log-odds ratio with an informative Dirichlet prior (Monroe, Colaresi & Quinn 2008, eqs. 16 and 18-20):
+-- y_i of n_i documents in the focus group, y_j of n_j in the reference, prior a_w for the term, a_0 in all.
+CREATE OR REPLACE MACRO log_odds_delta(y_i, n_i, y_j, n_j, a_w, a_0) AS
+    CASE WHEN n_i > 0 AND n_j > 0 THEN
+        ln((y_i + a_w) / (n_i + a_0 - y_i - a_w)) - ln((y_j + a_w) / (n_j + a_0 - y_j - a_w)) END;
+CREATE OR REPLACE MACRO log_odds_z(y_i, n_i, y_j, n_j, a_w, a_0) AS
+    log_odds_delta(y_i, n_i, y_j, n_j, a_w, a_0) / sqrt(1.0 / (y_i + a_w) + 1.0 / (y_j + a_w));
+-- Two-proportion z-test (pooled): x1 of n1 this week against x0 of n0 before.
+CREATE OR REPLACE MACRO prop_z(x1, n1, x0, n0) AS
+    CASE WHEN n1 > 0 AND n0 > 0 AND x1 + x0 > 0 AND x1 + x0 < n1 + n0 THEN
+        (x1 / n1 - x0 / n0) / sqrt(((x1 + x0) / (n1 + n0)) * (1 - (x1 + x0) / (n1 + n0)) * (1 / n1 + 1 / n0)) END;
+-- Volume burst: this week's count against the previous weeks' mean, in units of their spread
+-- (at least the Poisson spread sqrt(mean), and at least 1, so a flat history does not divide by zero).
+CREATE OR REPLACE MACRO burst_z(x, mean, sd) AS
+    CASE WHEN mean IS NOT NULL THEN (x - mean) / greatest(sd, sqrt(mean), 1.0) END;
+-- One shared term's part of a Jensen-Shannon divergence (base 2); see measures.sql.
+CREATE OR REPLACE MACRO jsd_shared_term(p, q) AS
+    p / 2 * log2(2 * p / (p + q)) + q / 2 * log2(2 * q / (p + q));
+
 CREATE OR REPLACE VIEW v_articles AS
 SELECT
     a.article_id,
@@ -61,3 +81,42 @@ FROM feeds f;
 CREATE OR REPLACE VIEW v_feed_polls AS
 SELECT p.*, r.flow, r.started_at AS run_started_at
 FROM feed_polls p LEFT JOIN runs r USING (run_id);
+
+-- Each article's narratives and frames, with the matched terms that produced every label.
+CREATE OR REPLACE VIEW v_article_labels AS
+SELECT l.article_id, a.iso_week, a.outlet, a.script, a.title, a.url, a.is_baseline, a.story_id,
+       l.narrative, l.frame, c.label, l.score, l.matched
+FROM article_labels l
+JOIN v_articles a USING (article_id)
+LEFT JOIN narrative_catalog c ON c.narrative = l.narrative AND c.frame IS NOT DISTINCT FROM l.frame;
+
+-- The weekly measures (warehouse/measures.sql rebuilds them after every ingest run; thresholds in
+-- config/narratives.yaml `measures:`). One row per ISO week and narrative, every week from the first
+-- to the last, quiet weeks included:
+--   articles, stories, outlets     coverage carrying the narrative (every copy; each story once; outlets)
+--   on_topic_articles, share       all on-topic articles of the week; the narrative's share of them
+--   articles_zh/_en, share_zh/_en  the same within Chinese-language and English-language coverage
+--   prev_share, share_change, share_z   last week's share, the change, two-proportion z
+--   baseline_articles, baseline_share   the same among the seed articles
+--   prev_mean, prev_sd, history_weeks   articles in the previous `lookback_weeks` weeks
+--   burst_z, is_burst               volume against that history; is_share_shift: the share moved
+--   jsd_baseline, jsd_prev          Jensen-Shannon divergence (0..1) of the narrative's term
+--                                   distribution against the seed baseline and against last week
+CREATE OR REPLACE VIEW v_weekly_narratives AS SELECT * FROM weekly_narratives;
+
+-- One row per ISO week, narrative and frame: the frame's share of the narrative's articles (frames
+-- overlap, so shares need not sum to 1), against last week (share_z, is_shift) and the baseline.
+CREATE OR REPLACE VIEW v_weekly_frames AS SELECT * FROM weekly_frames;
+
+-- One row per ISO week, narrative ('all' = all on-topic coverage) and term. docs counts stories that
+-- use the term that week (one document per story and week); total is the sum over terms. Against the
+-- previous `lookback_weeks` weeks pooled (prev_docs/prev_total) and the seed baseline (base_docs/
+-- base_total): log-odds ratios with an informative Dirichlet prior (alpha; Monroe et al. 2008) and
+-- their z-scores. new_vs_baseline: absent from the seeds; is_new: first seen this week and not in the
+-- seeds; is_new_entrant: new in enough stories and outlets; is_rising/is_falling: |z_prev| >= term_z.
+-- Terms used in one story only, and not before, are left out (the long tail says nothing alone).
+CREATE OR REPLACE VIEW v_weekly_terms AS SELECT * FROM weekly_terms;
+
+-- One row per ISO week, narrative and outlet: the outlet's articles carrying the narrative and their
+-- share of the outlet's on-topic articles that week.
+CREATE OR REPLACE VIEW v_weekly_outlets AS SELECT * FROM weekly_outlets;

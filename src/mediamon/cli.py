@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import progress
+from . import pipeline, progress
 from .config import PROJECT_ROOT, database_path, load_sources
 from .errors import MediamonError
 from .fetch import now_utc
@@ -27,6 +27,8 @@ sources_app = typer.Typer(help="Check the configured feeds.")
 app.add_typer(sources_app, name="sources")
 stories_app = typer.Typer(help="Near-duplicate stories.")
 app.add_typer(stories_app, name="stories")
+narratives_app = typer.Typer(help="Narratives, frames and the weekly measures.")
+app.add_typer(narratives_app, name="narratives")
 console = Console(stderr=True)
 
 DbOption = typer.Option(None, "--db", help="Warehouse file (default: $MEDIAMON_DB or warehouse/mediamon.duckdb).")
@@ -56,6 +58,8 @@ def init(db: Optional[Path] = DbOption, sources: Optional[Path] = SourcesOption)
         warehouse = Warehouse(database_path(db), stories=cfg.stories)
         applied = warehouse.migrate()
         added = warehouse.insert_baseline(load_seeds(now_utc(), protected=cfg.script_terms), run_id="init")
+        pipeline.ensure_analysis(warehouse)
+        pipeline.refresh_measures(warehouse)
     except MediamonError as exc:
         _fail(exc)
     typer.echo(f"warehouse {warehouse.path}: migrations applied now: {', '.join(applied) or 'none'}; "
@@ -158,6 +162,49 @@ def stories_rebuild(sources: Optional[Path] = SourcesOption, db: Optional[Path] 
     counts = load_flow("stories").rebuild_stories(sources_path=str(sources) if sources else None,
                                                    db=str(db) if db else None)
     typer.echo(json.dumps(counts))
+
+
+@narratives_app.command("rebuild")
+def narratives_rebuild(db: Optional[Path] = DbOption, workers: int = typer.Option(2, help="Processes for jieba.")) -> None:
+    """Recount every article's terms and relabel it with config/ as it is now, then refresh the measures."""
+    try:
+        warehouse = Warehouse(database_path(db))
+        warehouse.migrate()
+        counts = pipeline.ensure_analysis(warehouse, workers, force=True)
+        seconds = pipeline.refresh_measures(warehouse)
+    except MediamonError as exc:
+        _fail(exc)
+    typer.echo(json.dumps({**(counts or {}), "measures_seconds": round(seconds, 2)}))
+
+
+@narratives_app.command("refresh")
+def narratives_refresh(db: Optional[Path] = DbOption) -> None:
+    """Rebuild the weekly measures (v_weekly_*) from the stored labels and terms."""
+    try:
+        seconds = pipeline.refresh_measures(Warehouse(database_path(db)))
+    except MediamonError as exc:
+        _fail(exc)
+    typer.echo(f"weekly measures refreshed in {seconds:.2f} s")
+
+
+@narratives_app.command("shifts")
+def narratives_shifts(
+    week: Optional[str] = typer.Option(None, help="ISO week such as 2025-W06 (default: the latest)."),
+    db: Optional[Path] = DbOption,
+    evidence: int = typer.Option(2, help="Evidence sentences per shift."),
+) -> None:
+    """Print the week's notable shifts, each with its figure and evidence sentences."""
+    try:
+        warehouse = Warehouse(database_path(db))
+        week = week or warehouse.latest_week()
+        shifts = pipeline.week_shifts(warehouse, week, evidence) if week else []
+    except (MediamonError, FileNotFoundError) as exc:
+        _fail(exc)
+    typer.echo(f"{week or 'no weeks yet'}: {len(shifts)} notable shift(s)")
+    for i, s in enumerate(shifts, 1):
+        typer.echo(f"{i}. [{s.kind}] {s.statement}")
+        for e in s.evidence:
+            typer.echo(f"     “{e.sentence}” ({e.outlet}: {e.title}, {e.url})")
 
 
 @sources_app.command("check")

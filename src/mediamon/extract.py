@@ -14,6 +14,7 @@ import trafilatura
 from .config import StorySettings
 from .encoding import decode
 from .models import Article, Entry, Page
+from .narratives import analyse, with_analysis
 from .stories import sign_article
 from .normalize import article_id, clean_text, detect_script, text_fingerprint, to_simplified, word_count
 
@@ -45,7 +46,7 @@ _pool: ProcessPoolExecutor | None = None
 _pool_size = 0
 
 
-def _shared_pool(workers: int) -> ProcessPoolExecutor:
+def shared_pool(workers: int) -> ProcessPoolExecutor:
     """One process pool per process, started on first use (workers import trafilatura once)."""
     global _pool, _pool_size
     if _pool is None or _pool_size != workers:
@@ -68,6 +69,7 @@ class ArticleRules:
     min_text_chars: int
     protected_terms: dict[str, str] | None = None
     story: StorySettings | None = None  # when set, the article is also signed for near-duplicate detection
+    analyse: bool = True                 # count terms and label narratives (jieba) in the worker too
 
 
 def page_to_article(page: Page, rules: ArticleRules) -> Article | None:
@@ -80,20 +82,25 @@ def page_to_article(page: Page, rules: ArticleRules) -> Article | None:
         page.entry, extracted, outlet=rules.outlet, feed_text_is_full=rules.feed_text_is_full,
         first_seen_at=rules.first_seen_at, min_text_chars=rules.min_text_chars, protected_terms=rules.protected_terms,
     )
-    return sign_article(article, rules.story) if article is not None and rules.story is not None else article
+    if article is None:
+        return None
+    if rules.analyse:
+        article = with_analysis(article)
+    return sign_article(article, rules.story) if rules.story is not None else article
 
 
 def _warm() -> int:
     """Run in a worker: import and initialise trafilatura and OpenCC before real work arrives."""
     extract_page("<html><body><article><p>" + "预热文本。" * 40 + "</p></article></body></html>")
     to_simplified("預熱")
+    analyse("预热", "预热文本", "zh")  # jieba's dictionary takes about 2 s to load
     return os.getpid()
 
 
 def warm_pool(workers: int) -> None:
     """Start the extraction processes in the background, so their start-up overlaps feed polling."""
     if workers:
-        pool = _shared_pool(workers)
+        pool = shared_pool(workers)
         for _ in range(workers):
             pool.submit(_warm)
 
@@ -107,7 +114,7 @@ def pages_to_articles(pages: list[Page], rules: ArticleRules, workers: int = 0) 
     """Articles for pages, in a process pool when workers > 0 (extraction is CPU-bound and holds the GIL)."""
     jobs = [(p, rules) for p in pages]
     if workers and len(jobs) > 1:
-        return list(_shared_pool(workers).map(_page_to_article_star, jobs, chunksize=2))
+        return list(shared_pool(workers).map(_page_to_article_star, jobs, chunksize=2))
     return [page_to_article(p, rules) for p in pages]
 
 

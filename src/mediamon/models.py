@@ -71,6 +71,24 @@ class Page:
 
 
 @dataclass(frozen=True, slots=True)
+class Label:
+    """One narrative (frame None) or frame an article carries, with the matched terms as 'term×count'."""
+
+    narrative: str
+    frame: str | None
+    score: float
+    matched: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """An article's stored term counts and its narrative and frame labels."""
+
+    terms: tuple[tuple[str, int], ...]
+    labels: tuple[Label, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Article:
     """A clean article, ready for the warehouse."""
 
@@ -95,6 +113,7 @@ class Article:
     is_baseline: bool = False
     credited_origin: str | None = None
     signature: bytes | None = None  # MinHash of text_simplified (stories stage)
+    analysis: Analysis | None = None  # term counts and narrative/frame labels (narratives stage)
 
 
 @dataclass(slots=True)

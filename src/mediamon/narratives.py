@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -10,8 +12,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
-from .terms import CONFIG_DIR, load_lexicon
+from .models import Analysis, Article, Label
+from .normalize import to_simplified
+from .terms import CONFIG_DIR, load_lexicon, tokens
 
+TOP_TERMS = 100  # terms stored per article: bounded storage; matched narrative terms are always kept
 COUNT_CAP = 3  # a term repeated more than three times adds nothing: long articles do not win by length
 
 
@@ -101,3 +106,82 @@ def score_article(counts: dict[str, int], narratives: dict[str, NarrativeConfig]
             frames[name] = sorted((f for f in fs if f.score >= n.frames[f.name].min_score), key=lambda f: -f.score)
     carried.sort(key=lambda s: -s.score)
     return carried, frames
+
+
+class MeasureSettings(BaseModel):
+    """Thresholds of the weekly measures (narratives.yaml `measures:`), shared by the SQL and the digest."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    lookback_weeks: int = Field(8, ge=1, le=52)       # "previous weeks": the pooled reference and the burst history
+    prior_weight: float = Field(500, gt=0)            # alpha_0 of the informative Dirichlet prior (Monroe et al. 2008)
+    term_z: float = Field(4.0, gt=0)                  # |z| a term needs to be called rising/falling (many terms are tested)
+    term_min_docs: int = Field(3, ge=1)               # ... and the stories it must appear in this week
+    new_term_min_docs: int = Field(4, ge=1)           # a never-seen term needs this many stories ...
+    new_term_min_outlets: int = Field(2, ge=1)        # ... from this many outlets
+    burst_z: float = Field(3.0, gt=0)                 # volume z against the previous weeks' mean and spread
+    burst_min_articles: int = Field(8, ge=1)
+    min_history_weeks: int = Field(4, ge=1)           # weeks of history before a burst or a share change is judged
+    frame_z: float = Field(3.0, gt=0)                 # two-proportion z for a frame's share against last week
+    frame_min_change: float = Field(0.15, gt=0, le=1)
+    frame_min_articles: int = Field(10, ge=1)         # articles of the narrative in both weeks
+    share_z: float = Field(3.0, gt=0)                 # the same test for a narrative's share of on-topic coverage
+    share_min_change: float = Field(0.10, gt=0, le=1)
+
+
+@lru_cache(maxsize=2)
+def load_measure_settings(path: Path = CONFIG_DIR / "narratives.yaml") -> MeasureSettings:
+    """The `measures:` block of narratives.yaml (defaults where absent)."""
+    try:
+        doc = yaml.safe_load(path.read_text("utf-8")) or {}
+        return MeasureSettings.model_validate(doc.get("measures") or {})
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: " + "; ".join(
+            f"measures.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+    except (OSError, AttributeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read measures: {exc}") from exc
+
+
+def analyse(title: str, text_simplified: str, lang: str, top: int = TOP_TERMS) -> Analysis:
+    """Count the terms of a simplified title and text, and label the article with narratives and frames."""
+    counts = Counter(tokens(f"{title}\n{text_simplified}", lang))
+    carried, frames = score_article(counts)
+    labels = []
+    for s in carried:
+        labels.append(Label(s.name, None, s.score, tuple(f"{t}×{n}" for t, n, _ in s.matched)))
+        labels.extend(Label(s.name, f.name, f.score, tuple(f"{t}×{n}" for t, n, _ in f.matched)) for f in frames[s.name])
+    # Keep the top terms, plus every term a label matched, so each stored label is explained by stored counts.
+    kept = dict(counts.most_common(top))
+    for s in carried + [f for fs in frames.values() for f in fs]:
+        kept.update({t: n for t, n, _ in s.matched})
+    return Analysis(tuple(sorted(kept.items(), key=lambda kv: (-kv[1], kv[0]))), tuple(labels))
+
+
+def analyse_stored(title: str | None, script: str, text_simplified: str | None, lang: str) -> Analysis:
+    """The Analysis of an article as stored (its title in its own script, its simplified text)."""
+    title = title or ""
+    return analyse(to_simplified(title) if script == "zh-Hant" else title, text_simplified or "", lang)
+
+
+def with_analysis(article: Article) -> Article:
+    """The article with its term counts and labels."""
+    return replace(article, analysis=analyse_stored(article.title, article.script, article.text_simplified, article.lang))
+
+
+def config_version(directory: Path = CONFIG_DIR) -> str:
+    """A hash of every file that decides terms and labels (stored labels older than it need a rebuild)."""
+    digest = hashlib.sha256()
+    for name in ("narratives.yaml", "aliases.yaml", "userdict.txt", "stopwords_zh.txt", "stopwords_en.txt"):
+        digest.update(name.encode() + b"\0" + (directory / name).read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def catalog_rows(narratives: dict[str, NarrativeConfig] | None = None) -> list[dict]:
+    """The configured narratives and frames as rows of the warehouse's narrative_catalog."""
+    narratives = narratives or load_narratives()
+    rows = []
+    for name, n in narratives.items():
+        rows.append({"narrative": name, "frame": None, "label": n.label, "min_score": n.min_score,
+                     "terms": [f"{t}:{w:g}" for t, w in n.terms.items()]})
+        rows.extend({"narrative": name, "frame": f, "label": fc.label, "min_score": fc.min_score,
+                     "terms": [f"{t}:{w:g}" for t, w in fc.terms.items()]} for f, fc in n.frames.items())
+    return rows

@@ -12,7 +12,9 @@ from functools import lru_cache
 
 from .config import Feed, FetcherSettings, Sources
 from .errors import FetchError, NotAFeed, error_kind
-from .extract import ArticleRules, pages_to_articles, warm_pool
+from .extract import ArticleRules, shared_pool, pages_to_articles, warm_pool
+from .measures import Shift, best_sentences, frame_shifts, narrative_shifts, rank_shifts, term_shifts
+from .narratives import analyse_stored, catalog_rows, config_version, load_measure_settings
 from .fetch import FEED_ACCEPT, Fetcher
 from .models import FeedHarvest, FeedOutcome, FeedPoll, FeedState, Page
 from .parse import parse_feed
@@ -45,6 +47,60 @@ def topic_matcher(sources: Sources) -> TopicMatcher:
 def prepare(sources: Sources) -> None:
     """Start what every run needs before the first page arrives (the extraction processes)."""
     warm_pool(sources.pipeline.extract_workers)
+
+
+def _analyse_row(row: dict):
+    """Pool adapter: the Analysis of a stored article row."""
+    return analyse_stored(row["title"], row["script"], row["text_simplified"], row["lang"])
+
+
+def analyse_rows(rows: list[dict], workers: int = 0) -> list:
+    """Analyses of stored article rows, in the extraction processes when workers > 0."""
+    if workers and len(rows) > 1:
+        return list(shared_pool(workers).map(_analyse_row, rows, chunksize=16))
+    return [_analyse_row(r) for r in rows]
+
+
+def ensure_analysis(warehouse, workers: int = 0, force: bool = False) -> dict | None:
+    """Recount terms and relabel stored articles when config/ changed since they were analysed (or when forced)."""
+    version = config_version()
+    stored, articles = warehouse.analysis_version()
+    if stored == version and not force:
+        return None
+    if stored is None and articles == 0 and not force:
+        warehouse.set_analysis_version(version)
+        return None
+    log.warning("narrative configuration changed (%s -> %s): recounting terms and labels of %d articles",
+                stored, version, articles)
+    return warehouse.rebuild_analysis(lambda rows: analyse_rows(rows, workers), version)
+
+
+def refresh_measures(warehouse) -> float:
+    """Rebuild the weekly measures with the configured thresholds and catalog; return the seconds it took."""
+    return warehouse.refresh_measures(load_measure_settings().model_dump(), catalog_rows())
+
+
+def week_shifts(warehouse, iso_week: str, evidence: int = 3, with_evidence: int = 15) -> list[Shift]:
+    """The week's notable shifts in reading order; the first `with_evidence` get up to `evidence` sentences."""
+    rows = warehouse.week_measures(iso_week)
+    labels = {c["narrative"]: c["label"] for c in rows["catalog"] if c["frame"] is None}
+    frame_terms = {(c["narrative"], c["frame"]): [t.rsplit(":", 1)[0] for t in c["terms"]]
+                   for c in rows["catalog"] if c["frame"] is not None}
+    narrative_terms = {c["narrative"]: [t.rsplit(":", 1)[0] for t in sorted(
+        c["terms"], key=lambda t: -float(t.rsplit(":", 1)[1]))][:6] for c in rows["catalog"] if c["frame"] is None}
+    top = {}
+    for r in rows["top_terms"]:
+        if r["z_prev"] > 0:
+            top.setdefault(r["narrative"], []).append(r["term"])
+    top_terms = {n: (top.get(n) or narrative_terms[n])[:4] for n in narrative_terms}
+    shifts = rank_shifts(
+        narrative_shifts(rows["narratives"], top_terms)
+        + frame_shifts(rows["frames"], labels, frame_terms)
+        + term_shifts(rows["terms"], labels, load_measure_settings().lookback_weeks))
+    for shift in shifts[:with_evidence]:
+        articles = warehouse.evidence_articles(iso_week, shift.narrative, shift.frame, shift.evidence_terms)
+        shift.evidence = best_sentences(articles, shift.evidence_terms, evidence)
+    return shifts
 
 
 def error_outcome(feed_id: str, exc: BaseException, duration_ms: float = 0.0) -> FeedOutcome:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from .config import PROJECT_ROOT
 from .errors import ConfigError
 from .models import Article
+from .narratives import with_analysis
 from .normalize import article_id, clean_text, detect_script, text_fingerprint, to_simplified, word_count
 
 SEEDS_DIR = PROJECT_ROOT / "seeds"
@@ -63,12 +64,12 @@ def load_seeds(first_seen_at: datetime, directory: Path = SEEDS_DIR, protected: 
         lang, script = detect_script(text)
         canonical = f"seed://{seed.file}"
         published = datetime.combine(seed.published, time(12, 0), tzinfo=_SHANGHAI).astimezone(timezone.utc)
-        articles.append(Article(
+        articles.append(with_analysis(Article(
             article_id=article_id(canonical), source_id="seed", outlet=seed.outlet,
             url=seed.original_url or canonical, canonical_url=canonical,
             title=seed.title or _lead_title(text), author=None, published_at=published,
             first_seen_at=first_seen_at, lang=lang, script=script, text=text, text_simplified=simplified,
             text_hash=text_fingerprint(simplified), word_count=word_count(text), extraction="seed",
             guid=seed.file, topics=seed.narratives, is_baseline=True,
-        ))
+        )))
     return articles

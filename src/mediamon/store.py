@@ -8,13 +8,15 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterator, Sequence
+from string import Template
+from typing import Callable, Iterator, Sequence
 
 import duckdb
 import pyarrow as pa
 
 from .config import Feed, PipelineSettings, StorySettings
 from .errors import WarehouseBusy
+from .config import PROJECT_ROOT
 from .migrate import migrate
 from .models import Article, Entry, FeedHarvest, FeedOutcome, FeedState
 from .stories import Member, band_keys, credited_origin, group_stories, sign_article, signature, similarity
@@ -37,6 +39,7 @@ POLL_SCHEMA = pa.schema([
     ("pages_fetched", pa.int32()), ("page_errors", pa.int32()), ("extraction_fallbacks", pa.int32()),
     ("new_articles", pa.int32()), ("duplicates", pa.int32()),
 ])
+MEASURES_FILE = PROJECT_ROOT / "warehouse" / "measures.sql"
 # Rows per row group for new data: small groups keep each checkpoint's rewrite small (DuckDB's minimum).
 WRITER_ROW_GROUP_SIZE = 2048
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
@@ -189,11 +192,12 @@ class Warehouse:
         rows = [r for r in rows if r["canonical_url"] not in stored]  # the single writer keeps canonical_url unique
         if not rows:
             return []
-        table = pa.Table.from_pylist([{k: v for k, v in r.items() if k != "signature"} | {"run_id": run_id} for r in rows],
-                                     schema=ARTICLE_SCHEMA)
+        table = pa.Table.from_pylist([{k: v for k, v in r.items() if k not in ("signature", "analysis")} | {"run_id": run_id}
+                                      for r in rows], schema=ARTICLE_SCHEMA)
         con.register("new_articles", table)
         con.execute("INSERT INTO articles BY NAME SELECT * FROM new_articles")
         con.unregister("new_articles")
+        insert_analysis(con, rows)
         assign_stories(con, rows, self.stories)
         return rows
 
@@ -295,6 +299,114 @@ class Warehouse:
                 raise
         return {"articles": len(order), "links": links, "stories": stories}
 
+    def analysis_version(self) -> tuple[str | None, int]:
+        """(config version the stored terms and labels were computed with, number of articles)."""
+        with self.writer() as con:
+            version = con.execute("SELECT value FROM analysis_state WHERE key = 'config_version'").fetchone()
+            articles = con.execute("SELECT count(*) FROM articles").fetchone()[0]
+        return (version[0] if version else None), articles
+
+    def set_analysis_version(self, version: str) -> None:
+        """Record the config version that stored terms and labels match."""
+        with self.writer() as con:
+            _set_version(con, version)
+
+    def rebuild_analysis(self, analyse_rows: Callable[[list[dict]], list], version: str, batch: int = 2000) -> dict[str, int]:
+        """Recount every article's terms and relabel it (after editing config/), in one transaction.
+
+        `analyse_rows` maps rows (article_id, title, script, lang, text_simplified) to Analysis objects.
+        """
+        with self.writer() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute("DELETE FROM article_terms")
+                con.execute("DELETE FROM article_labels")
+                ids = [r[0] for r in con.execute(
+                    "SELECT article_id FROM articles WHERE duplicate_of IS NULL ORDER BY article_id").fetchall()]
+                for start in range(0, len(ids), batch):
+                    con.register("chunk", pa.table({"article_id": ids[start:start + batch]}))
+                    cur = con.execute("SELECT article_id, title, script, lang, text_simplified, duplicate_of FROM articles "
+                                      "WHERE article_id IN (SELECT article_id FROM chunk)")
+                    rows = [dict(zip([d[0] for d in cur.description], r)) for r in cur.fetchall()]
+                    con.unregister("chunk")
+                    for row, analysis in zip(rows, analyse_rows(rows)):
+                        row["analysis"] = analysis
+                    insert_analysis(con, rows)
+                # An exact copy carries its original's labels (its text is stored once, with the original).
+                con.execute("INSERT INTO article_labels SELECT a.article_id, l.narrative, l.frame, l.score, l.matched "
+                            "FROM articles a JOIN article_labels l ON l.article_id = a.duplicate_of")
+                _set_version(con, version)
+                labels = con.execute("SELECT count(*) FROM article_labels").fetchone()[0]
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return {"articles": len(ids), "labels": labels}
+
+    def refresh_measures(self, settings: dict[str, float], catalog: list[dict]) -> float:
+        """Rebuild the weekly measure tables from stored labels and terms in one transaction; return seconds."""
+        sql = Template(MEASURES_FILE.read_text("utf-8")).substitute({k: repr(v) for k, v in settings.items()})
+        start = time.monotonic()
+        with self.writer() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute("DELETE FROM narrative_catalog")
+                con.register("catalog", pa.Table.from_pylist(catalog, schema=CATALOG_SCHEMA))
+                con.execute("INSERT INTO narrative_catalog BY NAME SELECT * FROM catalog")
+                con.unregister("catalog")
+                con.execute(sql)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return time.monotonic() - start
+
+    def latest_week(self) -> str | None:
+        """The last ISO week with measures (None before any article is stored)."""
+        with self.reader() as con:
+            row = con.execute("SELECT max(iso_week) FROM weekly_narratives").fetchone()
+        return row[0] if row else None
+
+    def week_measures(self, iso_week: str) -> dict[str, list[dict]]:
+        """One week's rows of v_weekly_narratives, v_weekly_frames, the flagged v_weekly_terms, the top
+        rising terms per narrative, and the narrative catalog."""
+        queries = {
+            "narratives": ("SELECT * FROM v_weekly_narratives WHERE iso_week = ? ORDER BY narrative", [iso_week]),
+            "frames": ("SELECT * FROM v_weekly_frames WHERE iso_week = ? ORDER BY narrative, frame", [iso_week]),
+            "terms": ("SELECT * FROM v_weekly_terms WHERE iso_week = ? AND (is_rising OR is_falling OR is_new_entrant) "
+                      "ORDER BY narrative, z_prev DESC", [iso_week]),
+            "top_terms": ("SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY narrative ORDER BY z_prev DESC) AS rank "
+                          "FROM v_weekly_terms WHERE iso_week = ? AND docs >= 2 AND z_prev IS NOT NULL) WHERE rank <= 5 "
+                          "ORDER BY narrative, rank", [iso_week]),
+            "catalog": ("SELECT * FROM narrative_catalog ORDER BY narrative, frame NULLS FIRST", []),
+        }
+        out = {}
+        with self.reader() as con:
+            for name, (sql, params) in queries.items():
+                cur = con.execute(sql, params)
+                cols = [d[0] for d in cur.description]
+                out[name] = [dict(zip(cols, r)) for r in cur.fetchall()]
+        return out
+
+    def evidence_articles(self, iso_week: str, narrative: str, frame: str | None, terms: Sequence[str],
+                          limit: int = 12) -> list[dict]:
+        """Texts of the week's articles that carry the narrative (and frame) and use any of the terms, best scored first."""
+        by_label = "" if narrative == "all" else (
+            "AND EXISTS (SELECT 1 FROM article_labels l WHERE l.article_id = a.article_id AND l.narrative = ? "
+            "AND l.frame IS NOT DISTINCT FROM ?)")
+        sql = (
+            "SELECT a.article_id, coalesce(a.story_id, a.article_id) AS story_id, a.title, a.outlet, a.url, a.text, "
+            "a.text_simplified, (SELECT sum(t.n) FROM article_terms t WHERE t.article_id = a.article_id "
+            "AND list_contains(?::VARCHAR[], t.term)) AS hits "
+            "FROM v_articles a WHERE a.iso_week = ? AND NOT a.is_baseline AND a.duplicate_of IS NULL "
+            f"{by_label} ORDER BY hits DESC NULLS LAST, a.article_id LIMIT ?"
+        )
+        params = [list(terms), iso_week, *([] if narrative == "all" else [narrative, frame]), limit]
+        with self.reader() as con:
+            cur = con.execute(sql, params)
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, r)) for r in cur.fetchall() if r[cols.index("hits")]]
+
     def record_run(self, run_id: str, flow: str, started_at: datetime, finished_at: datetime | None,
                    status: str, outcomes: Sequence[FeedOutcome] = ()) -> None:
         """Insert or finish the run's row with its totals."""
@@ -329,8 +441,47 @@ def _article_row(a: Article) -> dict:
         "published_at": a.published_at, "first_seen_at": a.first_seen_at, "lang": a.lang, "script": a.script,
         "text": a.text, "text_simplified": a.text_simplified, "text_hash": a.text_hash, "word_count": a.word_count,
         "extraction": a.extraction, "topics": list(a.topics), "is_baseline": a.is_baseline, "duplicate_of": None,
-        "credited_origin": a.credited_origin, "signature": a.signature,
+        "credited_origin": a.credited_origin, "signature": a.signature, "analysis": a.analysis,
     }
+
+
+CATALOG_SCHEMA = pa.schema([("narrative", pa.string()), ("frame", pa.string()), ("label", pa.string()),
+                            ("min_score", pa.float64()), ("terms", pa.list_(pa.string()))])
+TERM_SCHEMA = pa.schema([("article_id", pa.string()), ("term", pa.string()), ("n", pa.int16())])
+LABEL_SCHEMA = pa.schema([("article_id", pa.string()), ("narrative", pa.string()), ("frame", pa.string()),
+                          ("score", pa.float64()), ("matched", pa.list_(pa.string()))])
+
+
+def _set_version(con, version: str) -> None:
+    """Upsert the analysis config version."""
+    con.execute("INSERT INTO analysis_state VALUES ('config_version', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value", [version])
+
+
+def insert_analysis(con, rows: Sequence[dict]) -> None:
+    """Store the term counts (texts stored once: not for exact copies) and the labels of analysed rows."""
+    terms = {"article_id": [], "term": [], "n": []}
+    labels = {"article_id": [], "narrative": [], "frame": [], "score": [], "matched": []}
+    for r in rows:
+        analysis = r.get("analysis")
+        if analysis is None:
+            continue
+        if r["duplicate_of"] is None:
+            for term, n in analysis.terms:
+                terms["article_id"].append(r["article_id"])
+                terms["term"].append(term)
+                terms["n"].append(min(n, 32767))
+        for label in analysis.labels:
+            labels["article_id"].append(r["article_id"])
+            labels["narrative"].append(label.narrative)
+            labels["frame"].append(label.frame)
+            labels["score"].append(label.score)
+            labels["matched"].append(list(label.matched))
+    for table, data, schema in (("article_terms", terms, TERM_SCHEMA), ("article_labels", labels, LABEL_SCHEMA)):
+        if data["article_id"]:
+            con.register("analysed", pa.table(data, schema=schema))
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM analysed")
+            con.unregister("analysed")
 
 
 def effective_at(published_at: datetime | None, first_seen_at: datetime) -> datetime:

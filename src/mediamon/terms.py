@@ -85,6 +85,8 @@ def tokens(text_simplified: str, lang: str, lexicon: Lexicon | None = None) -> l
     out = []
     for tok in raw:
         tok = tok.strip()
+        if tok.endswith("'s"):
+            tok = tok[:-2]  # nvidia's -> nvidia
         if not tok or not _TOKEN_OK.search(tok) or tok in lex.stop_zh or tok in lex.stop_en:
             continue
         if len(tok) == 1 and _HAN.match(tok) and tok not in lex.alias:

@@ -1,0 +1,101 @@
+"""`make bench`: how long the weekly measures take to compute over N stored articles (default 100k and 1M).
+
+A warehouse is filled in SQL with N synthetic articles over 52 weeks (6 outlets, 3 scripts, stories of
+1-3 copies), their narrative and frame labels (about 1.4 narratives and 1.2 frames an article) and
+`--terms` stored terms per article drawn from a skewed 50,000-term vocabulary, then the real
+refresh (warehouse/measures.sql, all weeks, all narratives) runs on it and is timed, as is reading one
+week's measures the way the digest does. The seed baseline is loaded as in production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from mediamon import pipeline
+from mediamon.seeds import load_seeds
+from mediamon.store import Warehouse
+
+FILL = """
+INSERT INTO articles BY NAME
+SELECT printf('%016x', i) AS article_id, 'bench-' || (i % 6) AS source_id, 'Outlet ' || (i % 6) AS outlet,
+       'https://bench.example/' || i AS url, 'https://bench.example/' || i AS canonical_url,
+       TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_seconds(CAST(i * (52 * 7 * 86400.0 / $n) AS BIGINT)) AS published_at,
+       TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_seconds(CAST(i * (52 * 7 * 86400.0 / $n) AS BIGINT) + 3600) AS first_seen_at,
+       CASE WHEN i % 6 < 4 THEN 'zh' ELSE 'en' END AS lang,
+       CASE i % 6 WHEN 0 THEN 'zh-Hans' WHEN 1 THEN 'zh-Hans' WHEN 2 THEN 'zh-Hant' WHEN 3 THEN 'zh-Hant' ELSE 'en' END AS script,
+       'text ' || i AS text, 'text ' || i AS text_simplified, printf('%016x', i) AS text_hash, 800 AS word_count,
+       'page' AS extraction, ['chip'] AS topics, false AS is_baseline, 'bench' AS run_id
+FROM range($n) t(i);
+
+INSERT INTO article_stories
+SELECT printf('%016x', i), printf('%016x', i - i % 3 * (CASE WHEN i % 7 = 0 THEN 1 ELSE 0 END)) FROM range($n) t(i);
+
+INSERT INTO article_labels
+SELECT printf('%016x', i), n.narrative, NULL, 10.0, ['x×1']
+FROM range($n) t(i), (VALUES ('chinese_ai', 0), ('chip_controls', 1), ('ai_valuations', 2)) n(narrative, k)
+WHERE (i + k) % 5 < 2 OR k = i % 3;
+
+INSERT INTO article_labels
+SELECT l.article_id, l.narrative, f.frame, 5.0, ['y×1']
+FROM article_labels l JOIN (SELECT narrative, frame, row_number() OVER (PARTITION BY narrative ORDER BY frame) AS k
+                            FROM narrative_catalog WHERE frame IS NOT NULL) f USING (narrative)
+WHERE l.frame IS NULL AND hash(l.article_id || f.frame) % 5 < 2;
+
+INSERT INTO article_terms
+SELECT printf('%016x', i), 't' || CAST(floor(50000 * pow(random(), 3)) AS INTEGER), 1 + CAST(floor(4 * pow(random(), 4)) AS INTEGER)
+FROM range($n) t(i), range($terms) r(j);
+"""
+
+
+def rss_mb() -> float:
+    """Peak resident memory of this process, MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run(n: int, terms: int, directory: Path) -> dict:
+    """Fill a warehouse with n articles and time the weekly measures over it."""
+    wh = Warehouse(directory / f"measures-{n}.duckdb")
+    wh.migrate()
+    wh.insert_baseline(load_seeds(datetime(2025, 3, 10, tzinfo=timezone.utc)), "seeds")
+    pipeline.refresh_measures(wh)  # writes the narrative catalog the fill reads
+    start = time.monotonic()
+    with wh.writer() as con:
+        con.execute(FILL.replace("$n", str(n)).replace("$terms", str(terms)))
+        rows = con.execute("SELECT count(*) FROM article_terms").fetchone()[0]
+    fill = time.monotonic() - start
+    refresh = pipeline.refresh_measures(wh)
+    start = time.monotonic()
+    week = wh.latest_week()
+    measures = wh.week_measures(week)
+    read = time.monotonic() - start
+    with wh.reader() as con:
+        weekly_terms = con.execute("SELECT count(*) FROM weekly_terms").fetchone()[0]
+    size = wh.path.stat().st_size / 2**20
+    return {"articles": n, "term_rows": rows, "fill_s": fill, "refresh_s": refresh, "read_week_s": read,
+            "weekly_terms": weekly_terms, "flagged": len(measures["terms"]), "db_mb": size, "peak_rss_mb": rss_mb()}
+
+
+def main() -> int:
+    """Run the benchmark for each size and print a table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--terms", type=int, default=100, help="stored terms per article (the pipeline keeps the top 100)")
+    args = parser.parse_args()
+    print("articles  term rows     fill s  refresh s  one week s  weekly_terms rows  db MB  peak RSS MB")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.articles:
+            r = run(n, args.terms, Path(tmp))
+            print(f"{r['articles']:>8}  {r['term_rows']:>11,}  {r['fill_s']:>7.1f}  {r['refresh_s']:>9.1f}  "
+                  f"{r['read_week_s']:>10.2f}  {r['weekly_terms']:>17,}  {r['db_mb']:>5.0f}  {r['peak_rss_mb']:>11.0f}", flush=True)
+            Path(tmp, f"measures-{n}.duckdb").unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

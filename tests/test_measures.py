@@ -1,0 +1,179 @@
+"""Weekly measures: statistics against hand-computed cases, planted shifts found, a steady corpus left quiet."""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+from collections import Counter
+
+import duckdb
+import pytest
+
+from fixtures.planted import ingest_generated
+from mediamon import pipeline
+from mediamon.measures import best_sentences, burst_z, jsd, log_odds_delta, log_odds_z, prop_z, split_sentences
+from mediamon.migrate import VIEWS_FILE
+from mediamon.synth import DEFAULT_FRAME_RATES, WeekPlan, generate, iso_weeks
+
+# Hand-computed: ln((10+1)/(100+10-10-1)) - ln((5+1)/(200+10-5-1)) = ln(34/9); sd = sqrt(1/11 + 1/6).
+LOG_ODDS = (10, 100, 5, 200, 1, 10)
+LOG_ODDS_DELTA = math.log(34 / 9)                       # 1.329136
+LOG_ODDS_Z = math.log(34 / 9) / math.sqrt(1 / 11 + 1 / 6)  # 2.618888
+# 20/40 against 4/40: pooled 0.3, se = sqrt(0.3 * 0.7 * (1/40 + 1/40)) = sqrt(0.0105).
+PROP_Z = 0.4 / math.sqrt(0.0105)                        # 3.903600
+# History 2,4,3,5,1,3,4,2: mean 3, sd sqrt(1.5) < sqrt(3), so z = (12 - 3) / sqrt(3).
+BURST_Z = 9 / math.sqrt(3)                              # 5.196152
+
+
+def test_statistics_match_hand_computed_cases():
+    """The Python mirrors of the SQL statistics give the hand-computed values."""
+    assert log_odds_delta(*LOG_ODDS) == pytest.approx(1.329136, abs=1e-6) == pytest.approx(LOG_ODDS_DELTA)
+    assert log_odds_z(*LOG_ODDS) == pytest.approx(2.618888, abs=1e-6) == pytest.approx(LOG_ODDS_Z)
+    assert prop_z(20, 40, 4, 40) == pytest.approx(3.903600, abs=1e-6)
+    assert prop_z(0, 10, 0, 10) is None and prop_z(3, 0, 1, 5) is None
+    assert burst_z(12, [2, 4, 3, 5, 1, 3, 4, 2]) == pytest.approx(5.196152, abs=1e-6)
+    assert burst_z(5, [5, 5, 5, 5]) == 0  # a flat history does not divide by zero
+    # Disjoint halves: JSD 0.5; 3:1 against 1:3: 1 - H(0.25) = 0.188722 bits; identical: 0.
+    assert jsd({"a": 1, "b": 1}, {"b": 1, "c": 1}) == pytest.approx(0.5)
+    assert jsd({"a": 3, "b": 1}, {"a": 1, "b": 3}) == pytest.approx(1 - (0.25 * math.log2(4) + 0.75 * math.log2(4 / 3)))
+    assert jsd({"a": 2, "b": 5}, {"a": 4, "b": 10}) == pytest.approx(0)
+
+
+def test_sql_macros_match_hand_computed_cases():
+    """The warehouse's SQL macros give the same hand-computed values."""
+    con = duckdb.connect()
+    con.execute(VIEWS_FILE.read_text("utf-8").split("CREATE OR REPLACE VIEW")[0])  # the macros, before the views
+    delta, z = con.execute("SELECT log_odds_delta(10, 100, 5, 200, 1, 10), log_odds_z(10, 100, 5, 200, 1, 10)").fetchone()
+    assert delta == pytest.approx(LOG_ODDS_DELTA) and z == pytest.approx(LOG_ODDS_Z)
+    assert con.execute("SELECT prop_z(20, 40, 4, 40)").fetchone()[0] == pytest.approx(PROP_Z)
+    assert con.execute("SELECT prop_z(0, 10, 0, 10)").fetchone()[0] is None
+    assert con.execute("SELECT burst_z(12, 3.0, sqrt(1.5))").fetchone()[0] == pytest.approx(BURST_Z)
+    # JSD via shared terms only, as measures.sql computes it: {a,b} against {b,c}.
+    shared = con.execute("SELECT jsd_shared_term(0.5, 0.5)").fetchone()[0]
+    assert shared + (1 - 0.5) / 2 + (1 - 0.5) / 2 == pytest.approx(0.5)
+
+
+def test_evidence_prefers_sentences_with_the_terms_one_per_story():
+    """Evidence sentences carry the terms (any alias), come one per story, in the article's own script."""
+    articles = [
+        {"article_id": "a", "story_id": "s1", "title": "甲", "outlet": "甲报", "url": "https://a.example/1",
+         "text": "無關的句子在這裡。調查人員發現晶片經新加坡轉口走私。", "text_simplified": "无关的句子在这里。调查人员发现晶片经新加坡转口走私。"},
+        {"article_id": "b", "story_id": "s1", "title": "乙", "outlet": "乙报", "url": "https://b.example/1",
+         "text": "调查人员发现芯片走私。", "text_simplified": "调查人员发现芯片走私。"},
+        {"article_id": "c", "story_id": "s2", "title": "C", "outlet": "C Times", "url": "https://c.example/1",
+         "text": "Nothing here. Officers charged smuggling cases in Singapore.", "text_simplified": "Nothing here. Officers charged smuggling cases in Singapore."},
+    ]
+    found = best_sentences(articles, ("smuggling", "transshipment"), limit=3)
+    assert [e.article_id for e in found] == ["a", "c"]
+    assert found[0].sentence == "調查人員發現晶片經新加坡轉口走私。"  # shown as printed (traditional)
+    assert split_sentences("一。二！Three? Four.\nFive") == ["一。", "二！", "Three?", "Four.", "Five"]
+
+
+def _plans(planted: bool) -> list[WeekPlan]:
+    """Ten weeks of about 30 articles per narrative (the same random volumes either way); the plants when asked."""
+    rng = random.Random(3)
+    plans = []
+    for i, week in enumerate(iso_weeks("2025-W30", 10)):
+        counts = {n: 30 + rng.randint(-3, 3) for n in DEFAULT_FRAME_RATES}
+        rates = copy.deepcopy(DEFAULT_FRAME_RATES)
+        extra = {}
+        if planted:
+            if i >= 7:  # week 8 on: the smuggling frame goes from 10% to 50% of chip-control coverage
+                rates["chip_controls"]["smuggling_enforcement"] = 0.5
+            if i == 8:  # week 9: a new term, in 40% of Chinese-AI articles
+                extra["chinese_ai"] = (0.4, {"zh": "英伟达据报将为中国市场推出H30芯片。",
+                                             "en": "Nvidia is said to be preparing an H30 chip for China."})
+            if i == 9:  # week 10: valuation coverage triples
+                counts["ai_valuations"] *= 3
+        plans.append(WeekPlan(week, counts, rates, extra))
+    return plans
+
+
+@pytest.fixture(scope="module")
+def planted_warehouse(tmp_path_factory):
+    """The planted corpus, read by the pipeline."""
+    return ingest_generated(generate(_plans(planted=True)), tmp_path_factory.mktemp("planted") / "planted.duckdb")
+
+
+def test_planted_shifts_come_out_on_top(planted_warehouse):
+    """Each planted shift is the first statement of its week, with the planted numbers measured back."""
+    wh = planted_warehouse
+    frame_week, new_week, burst_week = iso_weeks("2025-W37", 3)
+    by_week = {w: pipeline.week_shifts(wh, w) for w in iso_weeks("2025-W30", 10)}
+    print("\nplanted -> measured")
+    for week, shifts in by_week.items():
+        for s in shifts:
+            print(f"  {week} [{s.kind}] {s.statement}")
+
+    frame = by_week[frame_week][0]
+    assert (frame.kind, frame.narrative, frame.frame) == ("frame", "chip_controls", "smuggling_enforcement")
+    with wh.reader() as con:
+        share, prev, z = con.execute(
+            "SELECT share, prev_share, share_z FROM v_weekly_frames WHERE iso_week = ? AND frame = 'smuggling_enforcement'",
+            [frame_week]).fetchone()
+    print(f"frame: planted 10% -> 50%, measured {prev:.0%} -> {share:.0%} (z = {z:.1f})")
+    assert prev == pytest.approx(0.10, abs=0.04) and share == pytest.approx(0.50, abs=0.05)
+    assert frame.evidence and all("走私" in e.sentence or "smuggl" in e.sentence.lower() for e in frame.evidence)
+
+    new = by_week[new_week][0]
+    assert (new.kind, new.term) == ("new_term", "h30")
+    assert new.evidence and all("H30" in e.sentence for e in new.evidence)
+    print(f"new term: planted in 40% of Chinese-AI articles, measured: {new.statement}")
+
+    burst = by_week[burst_week][0]
+    assert (burst.kind, burst.narrative) == ("burst", "ai_valuations")
+    with wh.reader() as con:
+        articles, mean, bz = con.execute(
+            "SELECT articles, prev_mean, burst_z FROM v_weekly_narratives WHERE iso_week = ? AND narrative = 'ai_valuations'",
+            [burst_week]).fetchone()
+    print(f"burst: planted 3x, measured {articles} articles against a mean of {mean:.1f} (z = {bz:.1f})")
+    assert articles / mean == pytest.approx(3, rel=0.15)
+    # Nothing fires before the plants.
+    assert not any(by_week[w] for w in iso_weeks("2025-W30", 7))
+
+
+def test_a_steady_corpus_raises_no_alarm(tmp_path):
+    """The same volumes and frame mix every week, no plants: no burst, share, frame or term shift in any week."""
+    wh = ingest_generated(generate(_plans(planted=False)), tmp_path / "steady.duckdb")
+    with wh.reader() as con:
+        flagged = con.execute(
+            "SELECT (SELECT count(*) FROM v_weekly_narratives WHERE is_burst OR is_share_shift), "
+            "(SELECT count(*) FROM v_weekly_frames WHERE is_shift), "
+            "(SELECT count(*) FROM v_weekly_terms WHERE is_rising OR is_falling OR is_new_entrant)").fetchone()
+        top = con.execute("SELECT max(abs(z_prev)) FROM v_weekly_terms WHERE narrative <> 'all'").fetchone()[0]
+        frame_z = con.execute("SELECT max(abs(share_z)) FROM v_weekly_frames").fetchone()[0]
+    print(f"\nsteady corpus: flagged (narratives, frames, terms) = {flagged}; largest |z| of a term {top:.1f}, of a frame {frame_z:.1f}")
+    assert flagged == (0, 0, 0)
+    assert all(not pipeline.week_shifts(wh, w) for w in iso_weeks("2025-W30", 10))
+
+
+def test_jsd_in_sql_matches_python_on_stored_terms(planted_warehouse):
+    """jsd_prev of v_weekly_narratives equals the JSD computed here from the stored per-article terms."""
+    week, prev = "2025-W37", "2025-W36"
+    with planted_warehouse.reader() as con:
+        def dist(w):
+            """Term -> documents (one per story and week) of chip-control coverage in week w."""
+            rows = con.execute(
+                "SELECT t.term, count(*) FROM article_terms t JOIN ("
+                "  SELECT article_id FROM (SELECT a.article_id, row_number() OVER (PARTITION BY coalesce(a.story_id, a.article_id) "
+                "  ORDER BY a.article_id) AS k FROM v_articles a WHERE a.iso_week = ? AND NOT a.is_baseline AND a.duplicate_of IS NULL) "
+                "  WHERE k = 1) d USING (article_id) JOIN article_labels l USING (article_id) "
+                "WHERE l.narrative = 'chip_controls' AND l.frame IS NULL GROUP BY t.term", [w]).fetchall()
+            return Counter(dict(rows))
+        measured = con.execute("SELECT jsd_prev FROM v_weekly_narratives WHERE iso_week = ? AND narrative = 'chip_controls'",
+                               [week]).fetchone()[0]
+        expected = jsd(dist(week), dist(prev))
+    assert measured == pytest.approx(expected, abs=1e-9)
+
+
+def test_every_label_is_explained_by_stored_terms(planted_warehouse):
+    """Each stored label's matched terms are stored for the article with the same counts."""
+    with planted_warehouse.reader() as con:
+        missing = con.execute(
+            "SELECT count(*) FROM (SELECT l.article_id, unnest(l.matched) AS m FROM article_labels l "
+            " JOIN articles a USING (article_id) WHERE a.duplicate_of IS NULL) x "
+            "WHERE NOT EXISTS (SELECT 1 FROM article_terms t WHERE t.article_id = x.article_id "
+            "AND t.term || '×' || t.n = x.m)").fetchone()[0]
+        labelled = con.execute("SELECT count(DISTINCT article_id) FROM article_labels").fetchone()[0]
+    assert labelled > 900 and missing == 0
