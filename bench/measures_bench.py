@@ -2,7 +2,7 @@
 
 A warehouse is filled in SQL with N synthetic articles over 52 weeks (6 outlets, 3 scripts, stories of
 1-3 copies), their narrative and frame labels (about 1.4 narratives and 1.2 frames an article) and
-`--terms` stored terms per article drawn from a skewed 50,000-term vocabulary, then the real
+`--terms` stored terms per article drawn from a Zipf-like (density 1/rank) 200,000-term vocabulary, then the real
 refresh (warehouse/measures.sql, all weeks, all narratives) runs on it and is timed, as is reading one
 week's measures the way the digest does. The seed baseline is loaded as in production.
 """
@@ -48,7 +48,7 @@ FROM article_labels l JOIN (SELECT narrative, frame, row_number() OVER (PARTITIO
 WHERE l.frame IS NULL AND hash(l.article_id || f.frame) % 5 < 2;
 
 INSERT INTO article_terms
-SELECT printf('%016x', i), 't' || CAST(floor(50000 * pow(random(), 3)) AS INTEGER), 1 + CAST(floor(4 * pow(random(), 4)) AS INTEGER)
+SELECT printf('%016x', i), 't' || CAST(floor(exp(random() * ln(200000))) AS INTEGER), 1 + CAST(floor(4 * pow(random(), 4)) AS INTEGER)
 FROM range($n) t(i), range($terms) r(j);
 """
 
@@ -85,15 +85,20 @@ def main() -> int:
     """Run the benchmark for each size and print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--articles", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--terms", type=int, default=100, help="stored terms per article (the pipeline keeps the top 100)")
+    parser.add_argument("--terms", type=int, default=50, help="stored terms per article (the pipeline keeps the top 50)")
+    parser.add_argument("--keep", type=Path, help="keep the warehouses in this folder (to profile the SQL)")
     args = parser.parse_args()
     print("articles  term rows     fill s  refresh s  one week s  weekly_terms rows  db MB  peak RSS MB")
     with tempfile.TemporaryDirectory() as tmp:
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         for n in args.articles:
-            r = run(n, args.terms, Path(tmp))
+            Path(folder, f"measures-{n}.duckdb").unlink(missing_ok=True)
+            r = run(n, args.terms, folder)
             print(f"{r['articles']:>8}  {r['term_rows']:>11,}  {r['fill_s']:>7.1f}  {r['refresh_s']:>9.1f}  "
                   f"{r['read_week_s']:>10.2f}  {r['weekly_terms']:>17,}  {r['db_mb']:>5.0f}  {r['peak_rss_mb']:>11.0f}", flush=True)
-            Path(tmp, f"measures-{n}.duckdb").unlink()
+            if not args.keep:
+                Path(folder, f"measures-{n}.duckdb").unlink()
     return 0
 
 

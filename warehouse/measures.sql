@@ -92,49 +92,56 @@ WITH bg AS (
 SELECT narrative, term, $prior_weight * docs / sum(docs) OVER (PARTITION BY narrative) AS alpha
 FROM bg;
 
--- The previous $lookback_weeks weeks, pooled, for each week.
-CREATE OR REPLACE TEMP TABLE m_prev AS
-SELECT t.week_start + CAST(7 * k AS INTEGER) AS week_start, t.narrative, t.term, sum(t.docs)::INTEGER AS prev_docs
-FROM m_terms t, range(1, $lookback_weeks + 1) r(k)
-WHERE t.week_start + CAST(7 * k AS INTEGER) <= (SELECT max(week_start) FROM m_weeks)
-GROUP BY ALL;
+-- Each term's weekly series, with a zero row in the week after a term used in $term_min_docs or more
+-- stories disappears (so that it can fall); the previous $lookback_weeks weeks pooled come from one
+-- window pass over the series (no per-week copies of the data).
+CREATE OR REPLACE TEMP TABLE m_series AS
+WITH present AS (
+    SELECT t.*, w.week_index FROM m_terms t JOIN m_weeks w USING (week_start)),
+vanished AS (
+    SELECT p.narrative, p.term, p.week_index + 1 AS week_index, 0 AS docs FROM present p
+    WHERE p.docs >= $term_min_docs AND p.week_index + 1 <= (SELECT max(week_index) FROM m_weeks)
+      AND NOT EXISTS (SELECT 1 FROM present n WHERE n.narrative = p.narrative AND n.term = p.term
+                      AND n.week_index = p.week_index + 1)),
+series AS (
+    SELECT narrative, term, week_index, docs FROM present
+    UNION ALL SELECT narrative, term, week_index, docs FROM vanished)
+SELECT narrative, term, week_index, docs,
+    coalesce(sum(docs) OVER (PARTITION BY narrative, term ORDER BY week_index
+                             RANGE BETWEEN $lookback_weeks PRECEDING AND 1 PRECEDING), 0)::INTEGER AS prev_docs,
+    first_value(week_index) OVER (PARTITION BY narrative, term ORDER BY week_index) AS first_index,
+    -- last week's docs of the term, for the week-on-week divergence
+    CASE WHEN lag(week_index) OVER (PARTITION BY narrative, term ORDER BY week_index) = week_index - 1
+         THEN lag(docs) OVER (PARTITION BY narrative, term ORDER BY week_index) END AS last_docs
+FROM series;
 
 CREATE OR REPLACE TEMP TABLE m_prev_totals AS
-SELECT w.week_start, n.narrative, coalesce(sum(t.total), 0)::BIGINT AS prev_total
+SELECT w.week_index, n.narrative,
+    coalesce(sum(t.total) FILTER (WHERE tw.week_index BETWEEN w.week_index - $lookback_weeks AND w.week_index - 1), 0)::BIGINT AS prev_total
 FROM m_weeks w
 CROSS JOIN (SELECT DISTINCT narrative FROM m_totals) n
 LEFT JOIN m_totals t ON t.narrative = n.narrative
-    AND t.week_start BETWEEN w.week_start - 7 * $lookback_weeks AND w.week_start - 7
+LEFT JOIN m_weeks tw ON tw.week_start = t.week_start
 GROUP BY ALL;
-
-CREATE OR REPLACE TEMP TABLE m_first AS
-SELECT narrative, term, min(week_start) AS first_week FROM m_terms GROUP BY ALL;
 
 -- Rising and falling terms: this week against the previous weeks and against the baseline.
 CREATE OR REPLACE TEMP TABLE t_weekly_terms AS
-WITH joined AS (
-    SELECT coalesce(c.week_start, p.week_start) AS week_start,
-           coalesce(c.narrative, p.narrative) AS narrative,
-           coalesce(c.term, p.term) AS term,
-           coalesce(c.docs, 0) AS docs,
-           coalesce(p.prev_docs, 0) AS prev_docs
-    FROM m_terms c FULL JOIN m_prev p USING (week_start, narrative, term)
-    -- the long tail of one-off terms says nothing on its own; falling terms need a past
-    WHERE coalesce(c.docs, 0) >= 2 OR coalesce(p.prev_docs, 0) >= $term_min_docs
-),
-scored AS (
-    SELECT j.*, w.week_index,
+WITH scored AS (
+    SELECT s.*, w.week_start,
            coalesce(tot.total, 0) AS total, pt.prev_total,
            coalesce(b.docs, 0) AS base_docs, coalesce(bt.total, 0) AS base_total,
-           pr.alpha, f.first_week
-    FROM joined j
-    JOIN m_weeks w USING (week_start)
+           pr.alpha, fw.week_start AS first_week
+    FROM m_series s
+    JOIN m_weeks w USING (week_index)
+    JOIN m_weeks fw ON fw.week_index = s.first_index
     JOIN m_prior pr USING (narrative, term)
-    JOIN m_first f USING (narrative, term)
-    LEFT JOIN m_totals tot USING (week_start, narrative)
-    LEFT JOIN m_prev_totals pt USING (week_start, narrative)
-    LEFT JOIN m_base_terms b USING (narrative, term)
-    LEFT JOIN m_base_totals bt USING (narrative)
+    LEFT JOIN m_totals tot ON tot.week_start = w.week_start AND tot.narrative = s.narrative
+    LEFT JOIN m_prev_totals pt ON pt.week_index = s.week_index AND pt.narrative = s.narrative
+    LEFT JOIN m_base_terms b ON b.narrative = s.narrative AND b.term = s.term
+    LEFT JOIN m_base_totals bt ON bt.narrative = s.narrative
+    -- kept: terms in $term_min_docs or more stories this week, and terms that were (prev_docs) but
+    -- nearly vanished; the long tail of rare terms says nothing on its own and would dwarf the table
+    WHERE s.docs >= $term_min_docs OR (s.docs < $term_min_docs AND s.prev_docs >= 2 * $term_min_docs)
 )
 SELECT
     strftime(week_start, '%G-W%V') AS iso_week, week_start, narrative, term,
@@ -166,8 +173,7 @@ SELECT t.*, o.outlets AS new_outlets,
     coalesce(t.z_prev >= $term_z AND t.docs >= $term_min_docs AND t.week_index >= $min_history_weeks, false) AS is_rising,
     coalesce(t.z_prev <= -$term_z AND t.prev_docs >= $term_min_docs AND t.week_index >= $min_history_weeks, false) AS is_falling,
     coalesce(t.is_new AND t.docs >= $new_term_min_docs AND o.outlets >= $new_term_min_outlets, false) AS is_new_entrant
-FROM t_weekly_terms t LEFT JOIN m_new_outlets o USING (week_start, narrative, term)
-ORDER BY t.week_start, t.narrative, t.term;
+FROM t_weekly_terms t LEFT JOIN m_new_outlets o USING (week_start, narrative, term);
 
 -- Jensen-Shannon divergence (base 2, 0..1) of a narrative's term distribution, with an inner join only:
 -- a term present on one side alone adds half its probability, so
@@ -186,9 +192,15 @@ WITH vs_base AS (
            sum(jsd_shared_term(d.p, b.q)) AS shared, sum(d.p) AS p_shared, sum(b.q) AS q_shared
     FROM m_dist d JOIN m_base_dist b USING (narrative, term) GROUP BY ALL),
 vs_prev AS (
-    SELECT d.week_start, d.narrative,
-           sum(jsd_shared_term(d.p, e.p)) AS shared, sum(d.p) AS p_shared, sum(e.p) AS q_shared
-    FROM m_dist d JOIN m_dist e ON e.narrative = d.narrative AND e.term = d.term AND e.week_start = d.week_start - 7
+    SELECT w.week_start, s.narrative,
+           sum(jsd_shared_term(s.docs / t.total, s.last_docs / l.total)) AS shared,
+           sum(s.docs / t.total) AS p_shared, sum(s.last_docs / l.total) AS q_shared
+    FROM m_series s
+    JOIN m_weeks w USING (week_index)
+    JOIN m_weeks lw ON lw.week_index = s.week_index - 1
+    JOIN m_totals t ON t.week_start = w.week_start AND t.narrative = s.narrative
+    JOIN m_totals l ON l.week_start = lw.week_start AND l.narrative = s.narrative
+    WHERE s.docs > 0 AND s.last_docs > 0
     GROUP BY ALL),
 present AS (SELECT DISTINCT week_start, narrative FROM m_totals)
 SELECT p.week_start, p.narrative,
@@ -332,5 +344,5 @@ ORDER BY a.week_start, n.narrative, articles DESC;
 
 DROP TABLE m_articles; DROP TABLE m_narr; DROP TABLE m_weeks; DROP TABLE m_week_totals; DROP TABLE m_docs;
 DROP TABLE m_terms; DROP TABLE m_base_terms; DROP TABLE m_totals; DROP TABLE m_base_totals; DROP TABLE m_prior;
-DROP TABLE m_prev; DROP TABLE m_prev_totals; DROP TABLE m_first; DROP TABLE m_new_outlets; DROP TABLE m_dist;
+DROP TABLE m_series; DROP TABLE m_prev_totals; DROP TABLE m_new_outlets; DROP TABLE m_dist;
 DROP TABLE m_base_dist; DROP TABLE m_jsd; DROP TABLE m_narr_week; DROP TABLE m_base_narr; DROP TABLE t_weekly_terms;

@@ -164,6 +164,29 @@ def stories_rebuild(sources: Optional[Path] = SourcesOption, db: Optional[Path] 
     typer.echo(json.dumps(counts))
 
 
+@app.command()
+def digest(
+    week: Optional[str] = typer.Option(None, help="ISO week such as 2025-W06 (default: the last complete week)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Reports folder (default: digest.reports_dir, reports/)."),
+    send: bool = typer.Option(False, "--send", help="Email it to digest.recipients over SMTP."),
+    force: bool = typer.Option(False, "--force", help="Send even if this week was already delivered."),
+    sources: Optional[Path] = SourcesOption,
+    db: Optional[Path] = DbOption,
+) -> None:
+    """Build a week's digest through the Prefect digest flow: archive it in reports/, and send it with --send."""
+    try:
+        load_sources(sources)
+    except MediamonError as exc:
+        _fail(exc)
+    try:
+        result = load_flow("digest").weekly_digest(week=week, sources_path=str(sources) if sources else None,
+                                                   db=str(db) if db else None, out=str(out) if out else None,
+                                                   send=send, force=force)
+    except MediamonError as exc:
+        _fail(exc)
+    typer.echo(json.dumps(result, ensure_ascii=False))
+
+
 @narratives_app.command("rebuild")
 def narratives_rebuild(db: Optional[Path] = DbOption, workers: int = typer.Option(2, help="Processes for jieba.")) -> None:
     """Recount every article's terms and relabel it with config/ as it is now, then refresh the measures."""

@@ -98,12 +98,42 @@ class Feed(_Strict):
         return value
 
 
+class DigestSettings(_Strict):
+    """The weekly digest: where it is archived, who gets it, and the SMTP server (credentials from the environment)."""
+
+    reports_dir: str = "reports"                      # relative to the project, or absolute
+    weeks_shown: int = Field(12, ge=2, le=52)         # trend length in the digest
+    recipients: tuple[str, ...] = ()
+    sender: str = "mediamon <mediamon@localhost>"
+    subject_prefix: str = "mediamon 周报 weekly digest"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_timeout_seconds: float = Field(30, gt=0)
+    # Credentials never live in a tracked file: environment variables, or a Prefect Secret block's name.
+    smtp_username_env: str = "MEDIAMON_SMTP_USERNAME"
+    smtp_password_env: str = "MEDIAMON_SMTP_PASSWORD"
+    smtp_password_block: str | None = None
+    send_attempts: int = Field(3, ge=1, le=10)
+    send_backoff_seconds: float = Field(30, ge=0)
+
+    @field_validator("recipients")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """Each recipient looks like an address."""
+        for address in value:
+            if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+", address):
+                raise ValueError(f"not an email address: {address!r}")
+        return value
+
+
 class Sources(_Strict):
     """The whole of sources.yaml."""
 
     fetcher: FetcherSettings = FetcherSettings()
     pipeline: PipelineSettings = PipelineSettings()
     stories: StorySettings = StorySettings()
+    digest: DigestSettings = DigestSettings()
     topics: dict[str, tuple[str, ...]] = Field(min_length=1)
     script_terms: dict[str, str] = {}
     tracking_params: tuple[str, ...] = ()

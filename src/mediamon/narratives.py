@@ -16,7 +16,7 @@ from .models import Analysis, Article, Label
 from .normalize import to_simplified
 from .terms import CONFIG_DIR, load_lexicon, tokens
 
-TOP_TERMS = 100  # terms stored per article: bounded storage; matched narrative terms are always kept
+TOP_TERMS = 50  # terms stored per article: bounded storage; matched narrative terms are always kept
 COUNT_CAP = 3  # a term repeated more than three times adds nothing: long articles do not win by length
 
 

@@ -23,6 +23,7 @@ _DEFAULT_PORTS = {"http": "80", "https": "443"}
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 _ENGLISH_STOPWORDS = frozenset("the of and to in a is that for on with as by at from it its was are be has said".split())
+_TAG = re.compile(r"<[a-zA-Z!/?][^<>]*>")
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -48,6 +49,30 @@ def canonical_url(url: str, extra_tracking: frozenset[str] | tuple[str, ...] = (
     ]
     query.sort()
     return urlunsplit((scheme, netloc, path, urlencode(query, quote_via=quote, safe="/:@!$'()*+,;=~"), ""))
+
+
+def link_url(url: str | None, extra_tracking: frozenset[str] | tuple[str, ...] = ()) -> str | None:
+    """A link safe to show: http(s) with a host, tracking parameters removed; None for anything else."""
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not host or _INVISIBLE.search(url) or any(c in url for c in "<>\"\\ "):
+        return None
+    drop = TRACKING_PARAMS | frozenset(p.lower() for p in extra_tracking)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if k.lower() not in drop and not k.lower().startswith(_TRACKING_PREFIXES)]
+    return urlunsplit((parts.scheme.lower(), parts.netloc, parts.path or "/", urlencode(query, quote_via=quote, safe="/:@!$'()*+,;=~"), ""))
+
+
+def display_text(text: str | None, limit: int = 300) -> str:
+    """Feed text fit to show: no markup, no control, zero-width or bidi characters, one line, at most `limit` characters."""
+    text = _TAG.sub(" ", text or "")  # feed text never needs markup; what looks like a tag goes
+    text = re.sub(r"\s+", " ", _INVISIBLE.sub("", unicodedata.normalize("NFC", text))).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def clean_text(text: str) -> str:

@@ -7,10 +7,11 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
-from .config import Feed, FetcherSettings, Sources
+from .config import DigestSettings, Feed, FetcherSettings, Sources
+from .digest import MAX_HTML_BYTES, RenderedDigest, build_context, render
 from .errors import FetchError, NotAFeed, error_kind
 from .extract import ArticleRules, shared_pool, pages_to_articles, warm_pool
 from .measures import Shift, best_sentences, frame_shifts, narrative_shifts, rank_shifts, term_shifts
@@ -18,9 +19,11 @@ from .narratives import analyse_stored, catalog_rows, config_version, load_measu
 from .fetch import FEED_ACCEPT, Fetcher
 from .models import FeedHarvest, FeedOutcome, FeedPoll, FeedState, Page
 from .parse import parse_feed
+from .store import digest_queries
 from .topics import TopicMatcher
 
 log = logging.getLogger("mediamon.pipeline")
+SHANGHAI = timezone(timedelta(hours=8))
 _fetchers: dict[FetcherSettings, Fetcher] = {}
 _fetchers_lock = threading.Lock()
 
@@ -101,6 +104,27 @@ def week_shifts(warehouse, iso_week: str, evidence: int = 3, with_evidence: int 
         articles = warehouse.evidence_articles(iso_week, shift.narrative, shift.frame, shift.evidence_terms)
         shift.evidence = best_sentences(articles, shift.evidence_terms, evidence)
     return shifts
+
+
+def previous_week(now: datetime) -> str:
+    """The last complete ISO week before `now`, in Asia/Shanghai time (what a Monday digest reports)."""
+    local = now.astimezone(SHANGHAI).date()
+    return (local - timedelta(days=local.isoweekday())).strftime("%G-W%V")
+
+
+def build_digest(warehouse, iso_week: str, settings: DigestSettings, generated_at: datetime) -> RenderedDigest:
+    """Render a week's digest from the warehouse; if the HTML outgrows the mail budget, show less and say so."""
+    rows = warehouse.digest_rows(iso_week)
+    shifts = week_shifts(warehouse, iso_week)
+    for weeks_shown in (settings.weeks_shown, 8, 4):
+        context = build_context(iso_week, rows, shifts, digest_queries(), weeks_shown, generated_at)
+        digest = render(context, settings.subject_prefix)
+        if len(digest.html.encode("utf-8")) <= MAX_HTML_BYTES:
+            return digest
+        log.warning("digest %s: HTML is %d bytes with %d weeks of trend; trying fewer", iso_week,
+                    len(digest.html.encode("utf-8")), weeks_shown)
+    context["reproduce"] = []
+    return render(context, settings.subject_prefix)
 
 
 def error_outcome(feed_id: str, exc: BaseException, duration_ms: float = 0.0) -> FeedOutcome:

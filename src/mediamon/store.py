@@ -40,6 +40,7 @@ POLL_SCHEMA = pa.schema([
     ("new_articles", pa.int32()), ("duplicates", pa.int32()),
 ])
 MEASURES_FILE = PROJECT_ROOT / "warehouse" / "measures.sql"
+DIGEST_QUERIES_FILE = PROJECT_ROOT / "warehouse" / "digest_queries.sql"
 # Rows per row group for new data: small groups keep each checkpoint's rewrite small (DuckDB's minimum).
 WRITER_ROW_GROUP_SIZE = 2048
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
@@ -407,6 +408,47 @@ class Warehouse:
             cols = [d[0] for d in cur.description]
             return [dict(zip(cols, r)) for r in cur.fetchall() if r[cols.index("hits")]]
 
+    def digest_rows(self, iso_week: str) -> dict[str, list[dict]]:
+        """The rows behind every section of a week's digest (warehouse/digest_queries.sql)."""
+        out = {}
+        with self.reader() as con:
+            for name, sql in digest_queries().items():
+                cur = con.execute(sql, [iso_week] * sql.count("?"))
+                cols = [d[0] for d in cur.description]
+                out[name] = [dict(zip(cols, r)) for r in cur.fetchall()]
+        return out
+
+    def deliveries(self, iso_week: str) -> set[str]:
+        """Recipients the server has accepted this week's digest for."""
+        with self.reader() as con:
+            return {r[0] for r in con.execute("SELECT recipient FROM digest_deliveries WHERE iso_week = ?", [iso_week]).fetchall()}
+
+    def record_digest(self, iso_week: str, built_at: datetime, html_path: str | None, eml_path: str | None,
+                      subject: str, html_bytes: int) -> None:
+        """Record (or update) a built digest."""
+        with self.writer() as con:
+            con.execute(
+                "INSERT INTO digests VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (iso_week) DO UPDATE SET "
+                "built_at = excluded.built_at, html_path = excluded.html_path, eml_path = excluded.eml_path, "
+                "subject = excluded.subject, html_bytes = excluded.html_bytes",
+                [iso_week, built_at, html_path, eml_path, subject, html_bytes])
+
+    def record_delivery(self, iso_week: str, recipient: str, message_id: str, at: datetime) -> None:
+        """Record that the server accepted the week's digest for one recipient (committed at once)."""
+        with self.writer() as con:
+            con.execute("INSERT INTO digest_deliveries VALUES (?, ?, ?, ?)", [iso_week, recipient, at, message_id])
+
+    def mark_sent(self, iso_week: str, at: datetime) -> None:
+        """Mark the week's digest sent (every recipient accepted)."""
+        with self.writer() as con:
+            con.execute("UPDATE digests SET sent_at = ? WHERE iso_week = ?", [at, iso_week])
+
+    def digest_sent_at(self, iso_week: str) -> datetime | None:
+        """When the week's digest was accepted for every recipient, if it was."""
+        with self.reader() as con:
+            row = con.execute("SELECT sent_at FROM digests WHERE iso_week = ?", [iso_week]).fetchone()
+        return row[0] if row else None
+
     def record_run(self, run_id: str, flow: str, started_at: datetime, finished_at: datetime | None,
                    status: str, outcomes: Sequence[FeedOutcome] = ()) -> None:
         """Insert or finish the run's row with its totals."""
@@ -450,6 +492,18 @@ CATALOG_SCHEMA = pa.schema([("narrative", pa.string()), ("frame", pa.string()), 
 TERM_SCHEMA = pa.schema([("article_id", pa.string()), ("term", pa.string()), ("n", pa.int16())])
 LABEL_SCHEMA = pa.schema([("article_id", pa.string()), ("narrative", pa.string()), ("frame", pa.string()),
                           ("score", pa.float64()), ("matched", pa.list_(pa.string()))])
+
+
+def digest_queries() -> dict[str, str]:
+    """The named queries of warehouse/digest_queries.sql ('-- name: x' starts each)."""
+    queries, name = {}, None
+    for line in DIGEST_QUERIES_FILE.read_text("utf-8").splitlines():
+        if line.startswith("-- name:"):
+            name = line.split(":", 1)[1].strip()
+            queries[name] = ""
+        elif name and not line.startswith("--"):
+            queries[name] += line + "\n"
+    return {k: v.strip().rstrip(";") for k, v in queries.items()}
 
 
 def _set_version(con, version: str) -> None:

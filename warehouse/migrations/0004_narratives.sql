@@ -4,7 +4,7 @@
 CREATE TABLE article_terms (
     article_id  VARCHAR NOT NULL,
     term        VARCHAR NOT NULL,     -- canonical term after aliasing (config/aliases.yaml)
-    n           SMALLINT NOT NULL     -- occurrences in title + text; the article's top 100 terms plus every matched term
+    n           SMALLINT NOT NULL     -- occurrences in title + text; the article's top terms (narratives.TOP_TERMS) plus every matched term
 );
 
 CREATE TABLE article_labels (
