@@ -12,7 +12,7 @@ export PREFECT_LOGGING_LEVEL ?= WARNING
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test test-all bench reliability venv clean
+.PHONY: demo test test-all bench reliability venv clean browser
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -24,6 +24,13 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 venv: $(VENV)/.synced
 
+# Debian's headless Chromium and CJK fonts for the digest's browser test (skipped with a reason without them).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then echo "chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	else echo "chromium is missing and this is not root: run 'sudo apt-get install chromium fonts-noto-cjk' for the browser test"; fi
+
 demo: venv
 	$(RUN) python -m mediamon.demo
 
@@ -33,6 +40,7 @@ test: venv
 bench: venv
 	$(RUN) python bench/ingest_bench.py
 	$(RUN) python bench/stories_bench.py
+	$(RUN) python bench/measures_bench.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .prefect .pytest_cache

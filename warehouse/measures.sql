@@ -15,12 +15,11 @@
 -- Every article with its week, story and language group.
 CREATE OR REPLACE TEMP TABLE m_articles AS
 SELECT
-    a.article_id, a.outlet, a.is_baseline, a.duplicate_of,
+    a.article_id, a.rowid AS seq, a.outlet, a.is_baseline, a.duplicate_of,
     coalesce(s.story_id, a.article_id) AS story_id,
     CASE WHEN a.script IN ('zh-Hans', 'zh-Hant') THEN 'zh' WHEN a.script = 'en' THEN 'en' ELSE 'other' END AS lang_group,
-    CAST(date_trunc('week', timezone('Asia/Shanghai',
-        CASE WHEN a.published_at IS NULL OR a.published_at > a.first_seen_at + INTERVAL 1 DAY
-             THEN a.first_seen_at ELSE a.published_at END)) AS DATE) AS week_start,
+    shanghai_week(CASE WHEN a.published_at IS NULL OR a.published_at > a.first_seen_at + INTERVAL 1 DAY
+                       THEN a.first_seen_at ELSE a.published_at END) AS week_start,
     (len(a.topics) > 0 OR n.article_id IS NOT NULL) AS on_topic
 FROM articles a
 LEFT JOIN article_stories s USING (article_id)
@@ -45,36 +44,67 @@ SELECT w.week_start, w.week_index,
 FROM m_weeks w LEFT JOIN m_articles a ON a.week_start = w.week_start AND NOT a.is_baseline
 GROUP BY w.week_start, w.week_index;
 
+-- Term counts are kept per week (term_week_masks) and recounted only for the weeks of the stories
+-- that gained articles since the last refresh ($watermark is the articles' rowid then; -1 recounts
+-- everything, as after a change of configuration). Term statistics are then recomputed from the
+-- first of those weeks on, reading $lookback_weeks weeks before it.
+CREATE OR REPLACE TEMP TABLE m_dirty AS
+SELECT DISTINCT a.week_start, a.is_baseline FROM m_articles a
+WHERE a.story_id IN (SELECT story_id FROM m_articles WHERE seq > $watermark);
+
+-- Narratives as bits, so that each article's terms join once, not once per narrative it carries.
+CREATE OR REPLACE TEMP TABLE m_bits AS
+SELECT narrative, (row_number() OVER (ORDER BY narrative) - 1)::INTEGER AS bit
+FROM narrative_catalog WHERE frame IS NULL;
+
+CREATE OR REPLACE TEMP TABLE m_mask AS
+SELECT l.article_id, bit_or(1 << b.bit)::INTEGER AS mask
+FROM article_labels l JOIN m_bits b USING (narrative)
+WHERE l.frame IS NULL
+GROUP BY l.article_id;
+
 -- One document per story and week (texts stored once: exact copies carry no terms).
 CREATE OR REPLACE TEMP TABLE m_docs AS
-SELECT article_id, week_start, is_baseline, outlet FROM (
+SELECT d.article_id, d.week_start, d.is_baseline, d.outlet, coalesce(m.mask, 0) AS mask FROM (
     SELECT article_id, week_start, is_baseline, outlet,
            row_number() OVER (PARTITION BY story_id, week_start, is_baseline ORDER BY article_id) AS k
-    FROM m_articles WHERE duplicate_of IS NULL AND on_topic)
-WHERE k = 1;
+    FROM m_articles WHERE duplicate_of IS NULL AND on_topic) d
+LEFT JOIN m_mask m USING (article_id)
+WHERE d.k = 1;
 
--- Term document counts per week and narrative; 'all' is all on-topic coverage.
+-- Term documents per week and narrative set, for the dirty weeks: the one pass over article_terms.
+DELETE FROM term_week_masks
+WHERE EXISTS (SELECT 1 FROM m_dirty d WHERE d.week_start = term_week_masks.week_start AND d.is_baseline = term_week_masks.is_baseline);
+INSERT INTO term_week_masks
+SELECT d.week_start, d.is_baseline, d.mask, t.term, count(*)::INTEGER AS docs
+FROM article_terms t
+JOIN (SELECT m.* FROM m_docs m JOIN m_dirty USING (week_start, is_baseline)) d USING (article_id)
+GROUP BY ALL;
+
+-- The weeks whose term statistics are recomputed: from the first dirty week (all when the baseline changed).
+CREATE OR REPLACE TEMP TABLE m_span AS
+SELECT CASE WHEN EXISTS (SELECT 1 FROM m_dirty WHERE is_baseline) THEN 0
+            ELSE coalesce((SELECT min(w.week_index) FROM m_weeks w JOIN m_dirty d ON d.week_start = w.week_start AND NOT d.is_baseline),
+                          (SELECT max(week_index) + 1 FROM m_weeks)) END AS first_out;
+
+-- Per narrative ('all' = all on-topic coverage), for the weeks read and for the baseline.
 CREATE OR REPLACE TEMP TABLE m_terms AS
-SELECT d.week_start, n.narrative, t.term, count(*)::INTEGER AS docs
-FROM article_terms t JOIN m_docs d USING (article_id) JOIN m_narr n USING (article_id)
-WHERE NOT d.is_baseline
+WITH src AS (
+    SELECT m.* FROM term_week_masks m JOIN m_weeks w USING (week_start)
+    WHERE NOT m.is_baseline AND w.week_index >= (SELECT first_out FROM m_span) - $lookback_weeks)
+SELECT m.week_start, b.narrative, m.term, sum(m.docs)::INTEGER AS docs
+FROM src m JOIN m_bits b ON (m.mask >> b.bit) & 1 = 1
 GROUP BY ALL
 UNION ALL
-SELECT d.week_start, 'all', t.term, count(*)::INTEGER
-FROM article_terms t JOIN m_docs d USING (article_id)
-WHERE NOT d.is_baseline
-GROUP BY ALL;
+SELECT week_start, 'all', term, sum(docs)::INTEGER FROM src GROUP BY ALL;
 
 CREATE OR REPLACE TEMP TABLE m_base_terms AS
-SELECT n.narrative, t.term, count(*)::INTEGER AS docs
-FROM article_terms t JOIN m_docs d USING (article_id) JOIN m_narr n USING (article_id)
-WHERE d.is_baseline
+SELECT b.narrative, m.term, sum(m.docs)::INTEGER AS docs
+FROM term_week_masks m JOIN m_bits b ON (m.mask >> b.bit) & 1 = 1
+WHERE m.is_baseline
 GROUP BY ALL
 UNION ALL
-SELECT 'all', t.term, count(*)::INTEGER
-FROM article_terms t JOIN m_docs d USING (article_id)
-WHERE d.is_baseline
-GROUP BY ALL;
+SELECT 'all', term, sum(docs)::INTEGER FROM term_week_masks WHERE is_baseline GROUP BY ALL;
 
 CREATE OR REPLACE TEMP TABLE m_totals AS
 SELECT week_start, narrative, sum(docs)::BIGINT AS total FROM m_terms GROUP BY ALL;
@@ -82,38 +112,56 @@ SELECT week_start, narrative, sum(docs)::BIGINT AS total FROM m_terms GROUP BY A
 CREATE OR REPLACE TEMP TABLE m_base_totals AS
 SELECT narrative, sum(docs)::BIGINT AS total FROM m_base_terms GROUP BY ALL;
 
--- The informative prior: each term's share of the narrative's whole collection (all weeks and the
--- baseline), scaled to $prior_weight pseudo-documents (Monroe, Colaresi & Quinn 2008, section 3.5).
-CREATE OR REPLACE TEMP TABLE m_prior AS
-WITH bg AS (
-    SELECT narrative, term, sum(docs) AS docs FROM (
-        SELECT narrative, term, docs FROM m_terms UNION ALL SELECT narrative, term, docs FROM m_base_terms)
-    GROUP BY ALL)
-SELECT narrative, term, $prior_weight * docs / sum(docs) OVER (PARTITION BY narrative) AS alpha
-FROM bg;
+-- The first week each term was used, across all weeks. A recount can only change it for terms first
+-- seen in a recounted week (recomputed from the kept counts) and for terms never seen before (their
+-- first recounted week).
+CREATE OR REPLACE TEMP TABLE m_dirty_terms AS
+SELECT narrative, term, min(week_start) AS first_week FROM m_terms
+WHERE week_start IN (SELECT week_start FROM m_dirty WHERE NOT is_baseline)
+GROUP BY ALL;
 
--- Each term's weekly series, with a zero row in the week after a term used in $term_min_docs or more
--- stories disappears (so that it can fall); the previous $lookback_weeks weeks pooled come from one
--- window pass over the series (no per-week copies of the data).
+CREATE OR REPLACE TEMP TABLE m_first_dirty AS
+SELECT narrative, term FROM term_first_seen WHERE first_week IN (SELECT week_start FROM m_dirty WHERE NOT is_baseline);
+
+DELETE FROM term_first_seen
+WHERE first_week IN (SELECT week_start FROM m_dirty WHERE NOT is_baseline);
+INSERT INTO term_first_seen
+SELECT f.narrative, f.term, min(m.week_start)
+FROM m_first_dirty f
+JOIN term_week_masks m ON m.term = f.term AND NOT m.is_baseline
+LEFT JOIN m_bits b ON b.narrative = f.narrative
+WHERE f.narrative = 'all' OR (m.mask >> b.bit) & 1 = 1
+GROUP BY ALL;
+INSERT INTO term_first_seen
+SELECT d.narrative, d.term, d.first_week FROM m_dirty_terms d
+WHERE NOT EXISTS (SELECT 1 FROM term_first_seen f WHERE f.narrative = d.narrative AND f.term = d.term);
+
+-- Each term's weekly series in one window pass (keyed by a 64-bit hash: sorting fixed-width keys is
+-- cheap): the previous $lookback_weeks weeks pooled, last week's count, and, for a term that is
+-- missing the next week, what that week's "previous weeks" would hold.
 CREATE OR REPLACE TEMP TABLE m_series AS
-WITH present AS (
-    SELECT t.*, w.week_index FROM m_terms t JOIN m_weeks w USING (week_start)),
-vanished AS (
-    SELECT p.narrative, p.term, p.week_index + 1 AS week_index, 0 AS docs FROM present p
-    WHERE p.docs >= $term_min_docs AND p.week_index + 1 <= (SELECT max(week_index) FROM m_weeks)
-      AND NOT EXISTS (SELECT 1 FROM present n WHERE n.narrative = p.narrative AND n.term = p.term
-                      AND n.week_index = p.week_index + 1)),
-series AS (
-    SELECT narrative, term, week_index, docs FROM present
-    UNION ALL SELECT narrative, term, week_index, docs FROM vanished)
-SELECT narrative, term, week_index, docs,
-    coalesce(sum(docs) OVER (PARTITION BY narrative, term ORDER BY week_index
-                             RANGE BETWEEN $lookback_weeks PRECEDING AND 1 PRECEDING), 0)::INTEGER AS prev_docs,
-    first_value(week_index) OVER (PARTITION BY narrative, term ORDER BY week_index) AS first_index,
-    -- last week's docs of the term, for the week-on-week divergence
-    CASE WHEN lag(week_index) OVER (PARTITION BY narrative, term ORDER BY week_index) = week_index - 1
-         THEN lag(docs) OVER (PARTITION BY narrative, term ORDER BY week_index) END AS last_docs
-FROM series;
+SELECT t.narrative, t.term, w.week_index, t.docs,
+    coalesce(sum(t.docs) OVER prev, 0)::INTEGER AS prev_docs,
+    sum(t.docs) OVER upto::INTEGER AS prev_docs_next,
+    CASE WHEN lag(w.week_index) OVER ordered = w.week_index - 1 THEN lag(t.docs) OVER ordered END AS last_docs,
+    lead(w.week_index) OVER ordered AS next_index
+FROM m_terms t JOIN m_weeks w USING (week_start)
+WINDOW ordered AS (PARTITION BY hash(t.narrative, t.term) ORDER BY w.week_index),
+       prev AS (PARTITION BY hash(t.narrative, t.term) ORDER BY w.week_index
+                RANGE BETWEEN $lookback_weeks PRECEDING AND 1 PRECEDING),
+       upto AS (PARTITION BY hash(t.narrative, t.term) ORDER BY w.week_index
+                RANGE BETWEEN $lookback_weeks - 1 PRECEDING AND CURRENT ROW);
+
+-- The rows that can be judged, in the recomputed weeks: used in $term_min_docs or more stories this
+-- week, or used before and (nearly) gone now, including the week right after a term vanished.
+CREATE OR REPLACE TEMP TABLE m_candidates AS
+SELECT narrative, term, week_index, docs, prev_docs FROM m_series
+WHERE week_index >= (SELECT first_out FROM m_span) AND (docs >= $term_min_docs OR prev_docs >= 2 * $term_min_docs)
+UNION ALL
+SELECT narrative, term, week_index + 1, 0, prev_docs_next FROM m_series
+WHERE week_index + 1 >= (SELECT first_out FROM m_span)
+  AND docs >= $term_min_docs AND coalesce(next_index, 1 << 30) > week_index + 1
+  AND week_index + 1 <= (SELECT max(week_index) FROM m_weeks) AND prev_docs_next >= 2 * $term_min_docs;
 
 CREATE OR REPLACE TEMP TABLE m_prev_totals AS
 SELECT w.week_index, n.narrative,
@@ -122,40 +170,48 @@ FROM m_weeks w
 CROSS JOIN (SELECT DISTINCT narrative FROM m_totals) n
 LEFT JOIN m_totals t ON t.narrative = n.narrative
 LEFT JOIN m_weeks tw ON tw.week_start = t.week_start
+WHERE w.week_index >= (SELECT first_out FROM m_span)
 GROUP BY ALL;
 
--- Rising and falling terms: this week against the previous weeks and against the baseline.
+-- Rising and falling terms: this week against the previous weeks and against the baseline. The
+-- informative Dirichlet prior of a term is its share of the documents compared (this week, the
+-- previous weeks and the baseline), scaled to $prior_weight pseudo-documents (Monroe et al. 2008, 3.5).
 CREATE OR REPLACE TEMP TABLE t_weekly_terms AS
 WITH scored AS (
     SELECT s.*, w.week_start,
-           coalesce(tot.total, 0) AS total, pt.prev_total,
-           coalesce(b.docs, 0) AS base_docs, coalesce(bt.total, 0) AS base_total,
-           pr.alpha, fw.week_start AS first_week
-    FROM m_series s
+           coalesce(tot.total, 0) AS total, coalesce(pt.prev_total, 0) AS prev_total,
+           coalesce(b.docs, 0) AS base_docs, coalesce(bt.total, 0) AS base_total, f.first_week
+    FROM m_candidates s
     JOIN m_weeks w USING (week_index)
-    JOIN m_weeks fw ON fw.week_index = s.first_index
-    JOIN m_prior pr USING (narrative, term)
+    LEFT JOIN term_first_seen f ON f.narrative = s.narrative AND f.term = s.term
     LEFT JOIN m_totals tot ON tot.week_start = w.week_start AND tot.narrative = s.narrative
     LEFT JOIN m_prev_totals pt ON pt.week_index = s.week_index AND pt.narrative = s.narrative
     LEFT JOIN m_base_terms b ON b.narrative = s.narrative AND b.term = s.term
     LEFT JOIN m_base_totals bt ON bt.narrative = s.narrative
-    -- kept: terms in $term_min_docs or more stories this week, and terms that were (prev_docs) but
-    -- nearly vanished; the long tail of rare terms says nothing on its own and would dwarf the table
-    WHERE s.docs >= $term_min_docs OR (s.docs < $term_min_docs AND s.prev_docs >= 2 * $term_min_docs)
+),
+priored AS (
+    SELECT *, $prior_weight * (docs + prev_docs + base_docs) / (total + prev_total + base_total) AS alpha FROM scored
+),
+tested AS (
+    SELECT
+        strftime(week_start, '%G-W%V') AS iso_week, week_start, narrative, term,
+        docs, total, prev_docs, prev_total, base_docs, base_total, alpha,
+        log_odds_delta(docs, total, prev_docs, prev_total, alpha, $prior_weight) AS log_odds_prev,
+        log_odds_z(docs, total, prev_docs, prev_total, alpha, $prior_weight) AS z_prev,
+        log_odds_delta(docs, total, base_docs, base_total, alpha, $prior_weight) AS log_odds_base,
+        log_odds_z(docs, total, base_docs, base_total, alpha, $prior_weight) AS z_base,
+        base_docs = 0 AS new_vs_baseline,
+        first_week AS first_seen_week,
+        first_week = week_start AND base_docs = 0 AND week_index >= $min_history_weeks AS is_new,
+        week_index
+    FROM priored
+    WHERE total > 0 OR prev_total > 0
 )
-SELECT
-    strftime(week_start, '%G-W%V') AS iso_week, week_start, narrative, term,
-    docs, total, prev_docs, prev_total, base_docs, base_total, alpha,
-    log_odds_delta(docs, total, prev_docs, prev_total, alpha, $prior_weight) AS log_odds_prev,
-    log_odds_z(docs, total, prev_docs, prev_total, alpha, $prior_weight) AS z_prev,
-    log_odds_delta(docs, total, base_docs, base_total, alpha, $prior_weight) AS log_odds_base,
-    log_odds_z(docs, total, base_docs, base_total, alpha, $prior_weight) AS z_base,
-    base_docs = 0 AS new_vs_baseline,
-    first_week AS first_seen_week,
-    first_week = week_start AND base_docs = 0 AND week_index >= $min_history_weeks AS is_new,
-    week_index
-FROM scored
-WHERE total > 0 OR prev_total > 0;
+-- Kept for analysts: each week's 2,000 most-used terms per narrative, and every term whose z against
+-- the previous weeks or the seeds reaches 2 either way, or that is new.
+SELECT * FROM tested
+QUALIFY row_number() OVER (PARTITION BY week_index, narrative ORDER BY docs DESC, term) <= 2000
+     OR abs(z_prev) >= 2 OR abs(z_base) >= 2 OR is_new;
 
 -- Outlets behind each candidate new term (counted only for the few candidates: distinct counts are dear).
 CREATE OR REPLACE TEMP TABLE m_new_outlets AS
@@ -163,11 +219,11 @@ SELECT c.week_start, c.narrative, c.term, count(DISTINCT d.outlet) AS outlets
 FROM (SELECT week_start, narrative, term FROM t_weekly_terms WHERE is_new AND docs >= $new_term_min_docs) c
 JOIN article_terms t ON t.term = c.term
 JOIN m_docs d ON d.article_id = t.article_id AND d.week_start = c.week_start AND NOT d.is_baseline
-LEFT JOIN m_narr n ON n.article_id = t.article_id AND n.narrative = c.narrative
-WHERE c.narrative = 'all' OR n.article_id IS NOT NULL
+LEFT JOIN m_bits b ON b.narrative = c.narrative
+WHERE c.narrative = 'all' OR (d.mask >> b.bit) & 1 = 1
 GROUP BY ALL;
 
-DELETE FROM weekly_terms;
+DELETE FROM weekly_terms WHERE week_start >= (SELECT min(week_start) FROM m_weeks WHERE week_index >= (SELECT first_out FROM m_span));
 INSERT INTO weekly_terms BY NAME
 SELECT t.*, o.outlets AS new_outlets,
     coalesce(t.z_prev >= $term_z AND t.docs >= $term_min_docs AND t.week_index >= $min_history_weeks, false) AS is_rising,
@@ -178,25 +234,26 @@ FROM t_weekly_terms t LEFT JOIN m_new_outlets o USING (week_start, narrative, te
 -- Jensen-Shannon divergence (base 2, 0..1) of a narrative's term distribution, with an inner join only:
 -- a term present on one side alone adds half its probability, so
 -- JSD = sum over shared terms of [p/2 log2(2p/(p+q)) + q/2 log2(2q/(p+q))] + (1 - P_shared)/2 + (1 - Q_shared)/2.
-CREATE OR REPLACE TEMP TABLE m_dist AS
-SELECT t.week_start, t.narrative, t.term, t.docs / tot.total AS p
-FROM m_terms t JOIN m_totals tot USING (week_start, narrative);
-
 CREATE OR REPLACE TEMP TABLE m_base_dist AS
 SELECT t.narrative, t.term, t.docs / tot.total AS q
 FROM m_base_terms t JOIN m_base_totals tot USING (narrative);
 
 CREATE OR REPLACE TEMP TABLE m_jsd AS
-WITH vs_base AS (
+WITH out_weeks AS (
+    SELECT week_start, week_index FROM m_weeks WHERE week_index >= (SELECT first_out FROM m_span)),
+dist AS (
+    SELECT t.week_start, t.narrative, t.term, t.docs / tot.total AS p
+    FROM m_terms t JOIN m_totals tot USING (week_start, narrative) JOIN out_weeks USING (week_start)),
+vs_base AS (
     SELECT d.week_start, d.narrative,
            sum(jsd_shared_term(d.p, b.q)) AS shared, sum(d.p) AS p_shared, sum(b.q) AS q_shared
-    FROM m_dist d JOIN m_base_dist b USING (narrative, term) GROUP BY ALL),
+    FROM dist d JOIN m_base_dist b USING (narrative, term) GROUP BY ALL),
 vs_prev AS (
     SELECT w.week_start, s.narrative,
            sum(jsd_shared_term(s.docs / t.total, s.last_docs / l.total)) AS shared,
            sum(s.docs / t.total) AS p_shared, sum(s.last_docs / l.total) AS q_shared
     FROM m_series s
-    JOIN m_weeks w USING (week_index)
+    JOIN out_weeks w ON w.week_index = s.week_index
     JOIN m_weeks lw ON lw.week_index = s.week_index - 1
     JOIN m_totals t ON t.week_start = w.week_start AND t.narrative = s.narrative
     JOIN m_totals l ON l.week_start = lw.week_start AND l.narrative = s.narrative
@@ -208,10 +265,14 @@ SELECT p.week_start, p.narrative,
     CASE WHEN prev.week_start IS NOT NULL
          THEN coalesce(v.shared, 0) + (1 - coalesce(v.p_shared, 0)) / 2 + (1 - coalesce(v.q_shared, 0)) / 2 END AS jsd_prev
 FROM present p
+JOIN out_weeks USING (week_start)
 LEFT JOIN vs_base b USING (week_start, narrative)
 LEFT JOIN m_base_totals bt USING (narrative)
 LEFT JOIN vs_prev v USING (week_start, narrative)
 LEFT JOIN present prev ON prev.narrative = p.narrative AND prev.week_start = p.week_start - 7;
+
+DELETE FROM narrative_week_jsd WHERE week_start >= (SELECT min(week_start) FROM m_weeks WHERE week_index >= (SELECT first_out FROM m_span));
+INSERT INTO narrative_week_jsd BY NAME SELECT * FROM m_jsd;
 
 -- Coverage per narrative and week (dense), with the burst and share tests.
 CREATE OR REPLACE TEMP TABLE m_narr_week AS
@@ -276,7 +337,7 @@ SELECT
     j.jsd_baseline, j.jsd_prev
 FROM windowed w
 LEFT JOIN m_base_narr b USING (narrative)
-LEFT JOIN m_jsd j USING (week_start, narrative)
+LEFT JOIN narrative_week_jsd j USING (week_start, narrative)
 ORDER BY w.week_start, w.narrative;
 
 -- The frame mix: a frame's share of its narrative's articles (an article can carry several frames).
@@ -342,7 +403,8 @@ WHERE NOT a.is_baseline
 GROUP BY a.week_start, n.narrative, a.outlet, o.lang_group, o.on_topic_articles
 ORDER BY a.week_start, n.narrative, articles DESC;
 
-DROP TABLE m_articles; DROP TABLE m_narr; DROP TABLE m_weeks; DROP TABLE m_week_totals; DROP TABLE m_docs;
-DROP TABLE m_terms; DROP TABLE m_base_terms; DROP TABLE m_totals; DROP TABLE m_base_totals; DROP TABLE m_prior;
-DROP TABLE m_series; DROP TABLE m_prev_totals; DROP TABLE m_new_outlets; DROP TABLE m_dist;
-DROP TABLE m_base_dist; DROP TABLE m_jsd; DROP TABLE m_narr_week; DROP TABLE m_base_narr; DROP TABLE t_weekly_terms;
+DROP TABLE m_articles; DROP TABLE m_narr; DROP TABLE m_weeks; DROP TABLE m_week_totals; DROP TABLE m_dirty;
+DROP TABLE m_bits; DROP TABLE m_mask; DROP TABLE m_docs; DROP TABLE m_span; DROP TABLE m_terms; DROP TABLE m_base_terms;
+DROP TABLE m_totals; DROP TABLE m_base_totals; DROP TABLE m_series; DROP TABLE m_candidates; DROP TABLE m_prev_totals;
+DROP TABLE t_weekly_terms; DROP TABLE m_new_outlets; DROP TABLE m_base_dist; DROP TABLE m_jsd; DROP TABLE m_narr_week;
+DROP TABLE m_base_narr; DROP TABLE m_first_dirty; DROP TABLE m_dirty_terms;

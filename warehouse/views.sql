@@ -18,6 +18,10 @@ CREATE OR REPLACE MACRO prop_z(x1, n1, x0, n0) AS
 -- (at least the Poisson spread sqrt(mean), and at least 1, so a flat history does not divide by zero).
 CREATE OR REPLACE MACRO burst_z(x, mean, sd) AS
     CASE WHEN mean IS NOT NULL THEN (x - mean) / greatest(sd, sqrt(mean), 1.0) END;
+-- The Monday (as a DATE) of a time's ISO week in Asia/Shanghai time (UTC+8, no daylight saving since 1991);
+-- a fixed offset is exact for these dates and much cheaper than a time-zone lookup per row.
+CREATE OR REPLACE MACRO shanghai_week(ts) AS
+    CAST(date_trunc('week', make_timestamp(epoch_us(ts) + 28800000000)) AS DATE);
 -- One shared term's part of a Jensen-Shannon divergence (base 2); see measures.sql.
 CREATE OR REPLACE MACRO jsd_shared_term(p, q) AS
     p / 2 * log2(2 * p / (p + q)) + q / 2 * log2(2 * q / (p + q));
@@ -114,7 +118,8 @@ CREATE OR REPLACE VIEW v_weekly_frames AS SELECT * FROM weekly_frames;
 -- base_total): log-odds ratios with an informative Dirichlet prior (alpha; Monroe et al. 2008) and
 -- their z-scores. new_vs_baseline: absent from the seeds; is_new: first seen this week and not in the
 -- seeds; is_new_entrant: new in enough stories and outlets; is_rising/is_falling: |z_prev| >= term_z.
--- Terms used in one story only, and not before, are left out (the long tail says nothing alone).
+-- Rows kept: terms in term_min_docs (3) or more stories that week, or (nearly) gone after being used;
+-- of those, each week's 2,000 most-used per narrative and every term with |z| >= 2 or new.
 CREATE OR REPLACE VIEW v_weekly_terms AS SELECT * FROM weekly_terms;
 
 -- One row per ISO week, narrative and outlet: the outlet's articles carrying the narrative and their

@@ -194,17 +194,18 @@ def narratives_rebuild(db: Optional[Path] = DbOption, workers: int = typer.Optio
         warehouse = Warehouse(database_path(db))
         warehouse.migrate()
         counts = pipeline.ensure_analysis(warehouse, workers, force=True)
-        seconds = pipeline.refresh_measures(warehouse)
+        seconds = pipeline.refresh_measures(warehouse, full=True)
     except MediamonError as exc:
         _fail(exc)
     typer.echo(json.dumps({**(counts or {}), "measures_seconds": round(seconds, 2)}))
 
 
 @narratives_app.command("refresh")
-def narratives_refresh(db: Optional[Path] = DbOption) -> None:
-    """Rebuild the weekly measures (v_weekly_*) from the stored labels and terms."""
+def narratives_refresh(db: Optional[Path] = DbOption,
+                       full: bool = typer.Option(False, "--full", help="Recount every week, not only the changed ones.")) -> None:
+    """Bring the weekly measures (v_weekly_*) up to date from the stored labels and terms."""
     try:
-        seconds = pipeline.refresh_measures(Warehouse(database_path(db)))
+        seconds = pipeline.refresh_measures(Warehouse(database_path(db)), full)
     except MediamonError as exc:
         _fail(exc)
     typer.echo(f"weekly measures refreshed in {seconds:.2f} s")

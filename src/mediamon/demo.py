@@ -17,6 +17,8 @@ from .replay import ReplaySite, load_corpus
 from .seeds import load_seeds
 from .store import Warehouse
 
+REPORTS = PROJECT_ROOT / "reports"
+
 SHANGHAI = timezone(timedelta(hours=8))
 DEMO_DB = PROJECT_ROOT / "warehouse" / "demo.duckdb"
 TRY_SQL = "SELECT iso_week, script, count(*) AS articles FROM v_articles WHERE duplicate_of IS NULL GROUP BY ALL ORDER BY ALL"
@@ -58,6 +60,7 @@ def main() -> int:
     seeds = load_seeds(now_utc(), protected=shipped.script_terms)
     print(f"baseline: {warehouse.insert_baseline(seeds, 'demo-init')} seed articles loaded", flush=True)
     ingest = load_flow("ingest").ingest
+    digest = load_flow("digest").weekly_digest
     with FeedServer() as server:
         site = ReplaySite(outlets, server)
         sources = demo_sources(site.publish([]), outlets, db.parent / "demo-sources.yaml")
@@ -65,8 +68,9 @@ def main() -> int:
         for week in weeks:
             site.publish([s for s in stories if s.week <= week])
             totals = ingest(sources_path=str(sources), db=str(db), allow_private_addresses=True, as_of=week_end(week))
+            built = digest(week=week, sources_path=str(sources), db=str(db))
             print(f"{week}: {totals['new_articles']:3d} new, {totals['duplicates']:2d} exact duplicates, "
-                  f"{totals['feeds_failed']} feed(s) failed", flush=True)
+                  f"{totals['feeds_failed']} feed(s) failed; digest {built['html']}", flush=True)
     with warehouse.reader() as con:
         rows = con.execute(TRY_SQL).fetchall()
         failed = con.execute("SELECT feed_id, last_error FROM feeds WHERE last_status = 'error'").fetchall()
@@ -76,6 +80,7 @@ def main() -> int:
     for feed_id, error in failed:
         print(f"failing feed (as planted): {feed_id}: {error}")
     rel = db.relative_to(PROJECT_ROOT) if db.is_relative_to(PROJECT_ROOT) else db
+    print(f"\ndigests: {REPORTS / 'index.html'}")
     print(f"\nwarehouse: {db}\ntry:\n  .venv/bin/mediamon sql --db {rel} \"{TRY_SQL}\"")
     return 0
 

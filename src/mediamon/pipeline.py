@@ -78,9 +78,9 @@ def ensure_analysis(warehouse, workers: int = 0, force: bool = False) -> dict | 
     return warehouse.rebuild_analysis(lambda rows: analyse_rows(rows, workers), version)
 
 
-def refresh_measures(warehouse) -> float:
-    """Rebuild the weekly measures with the configured thresholds and catalog; return the seconds it took."""
-    return warehouse.refresh_measures(load_measure_settings().model_dump(), catalog_rows())
+def refresh_measures(warehouse, full: bool = False) -> float:
+    """Bring the weekly measures up to date (recounting only what changed unless `full`); return seconds."""
+    return warehouse.refresh_measures(load_measure_settings().model_dump(), catalog_rows(), config_version(), full)
 
 
 def week_shifts(warehouse, iso_week: str, evidence: int = 3, with_evidence: int = 15) -> list[Shift]:

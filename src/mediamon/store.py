@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from contextlib import contextmanager
@@ -40,6 +41,7 @@ POLL_SCHEMA = pa.schema([
     ("new_articles", pa.int32()), ("duplicates", pa.int32()),
 ])
 MEASURES_FILE = PROJECT_ROOT / "warehouse" / "measures.sql"
+MIGRATIONS = PROJECT_ROOT / "warehouse" / "migrations"
 DIGEST_QUERIES_FILE = PROJECT_ROOT / "warehouse" / "digest_queries.sql"
 # Rows per row group for new data: small groups keep each checkpoint's rewrite small (DuckDB's minimum).
 WRITER_ROW_GROUP_SIZE = 2048
@@ -272,6 +274,7 @@ class Warehouse:
             try:
                 for table in ("article_links", "article_bands", "article_signatures", "article_stories"):
                     con.execute(f"DELETE FROM {table}")
+                con.execute("DELETE FROM analysis_state WHERE key = 'measures_key'")  # stories change: recount all weeks
                 order = con.execute(
                     "SELECT article_id FROM articles ORDER BY CASE WHEN published_at IS NULL OR "
                     "published_at > first_seen_at + INTERVAL 1 DAY THEN first_seen_at ELSE published_at END, article_id"
@@ -322,6 +325,7 @@ class Warehouse:
             try:
                 con.execute("DELETE FROM article_terms")
                 con.execute("DELETE FROM article_labels")
+                con.execute("DELETE FROM analysis_state WHERE key = 'measures_key'")
                 ids = [r[0] for r in con.execute(
                     "SELECT article_id FROM articles WHERE duplicate_of IS NULL ORDER BY article_id").fetchall()]
                 for start in range(0, len(ids), batch):
@@ -344,18 +348,33 @@ class Warehouse:
                 raise
         return {"articles": len(ids), "labels": labels}
 
-    def refresh_measures(self, settings: dict[str, float], catalog: list[dict]) -> float:
-        """Rebuild the weekly measure tables from stored labels and terms in one transaction; return seconds."""
-        sql = Template(MEASURES_FILE.read_text("utf-8")).substitute({k: repr(v) for k, v in settings.items()})
+    def refresh_measures(self, settings: dict[str, float], catalog: list[dict], version: str, full: bool = False) -> float:
+        """Bring the weekly measure tables up to date in one transaction; return seconds.
+
+        Only the weeks whose stories gained articles since the last refresh are recounted, unless `full`,
+        or the configuration (`version`), the measures SQL or the schema changed since then.
+        """
+        text = MEASURES_FILE.read_text("utf-8")
+        key = hashlib.sha256(f"{version}\0{text}\0{sorted(MIGRATIONS.glob('*.sql'))[-1].name}".encode()).hexdigest()[:16]
         start = time.monotonic()
         with self.writer() as con:
             con.execute("BEGIN TRANSACTION")
             try:
+                state = dict(con.execute("SELECT key, value FROM analysis_state WHERE key IN ('measures_key', 'measures_rowid')").fetchall())
+                full = full or state.get("measures_key") != key
+                watermark = -1 if full else int(state.get("measures_rowid", -1))
+                if full:
+                    for table in ("term_week_masks", "term_first_seen", "narrative_week_jsd", "weekly_terms"):
+                        con.execute(f"DELETE FROM {table}")
+                top = con.execute("SELECT coalesce(max(rowid), -1) FROM articles").fetchone()[0]
                 con.execute("DELETE FROM narrative_catalog")
                 con.register("catalog", pa.Table.from_pylist(catalog, schema=CATALOG_SCHEMA))
                 con.execute("INSERT INTO narrative_catalog BY NAME SELECT * FROM catalog")
                 con.unregister("catalog")
-                con.execute(sql)
+                values = {k: repr(v) for k, v in settings.items()} | {"watermark": str(watermark)}
+                con.execute(Template(text).substitute(values))
+                for k, v in (("measures_key", key), ("measures_rowid", str(top))):
+                    con.execute("INSERT INTO analysis_state VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [k, v])
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
