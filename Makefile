@@ -12,7 +12,7 @@ export PREFECT_LOGGING_LEVEL ?= WARNING
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test test-all bench reliability venv clean browser
+.PHONY: demo test test-all bench reliability venv clean browser server worker serve
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -30,6 +30,21 @@ browser:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	else echo "chromium is missing and this is not root: run 'sudo apt-get install chromium fonts-noto-cjk' for the browser test"; fi
+
+# Scheduled operation. `make server` runs a Prefect server on 127.0.0.1:4200; `make worker` creates the
+# process work pool if missing, deploys prefect.yaml and polls it. `make serve` needs neither.
+API_URL ?= http://127.0.0.1:4200/api
+worker: export PREFECT_API_URL ?= $(API_URL)
+server: venv
+	$(RUN) prefect server start --host 127.0.0.1 --port 4200
+
+worker: venv
+	$(RUN) prefect work-pool inspect mediamon >/dev/null 2>&1 || $(RUN) prefect work-pool create mediamon --type process
+	MEDIAMON_HOME=$(CURDIR) $(RUN) prefect --no-prompt deploy --all
+	$(RUN) prefect worker start --pool mediamon
+
+serve: venv
+	$(RUN) python flows/serve.py
 
 demo: venv
 	$(RUN) python -m mediamon.demo

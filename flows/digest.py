@@ -37,6 +37,20 @@ def weekly_digest(week: str | None = None, sources_path: str | None = None, db: 
     sources = load_sources(sources_path)
     settings = sources.digest if out is None else sources.digest.model_copy(update={"reports_dir": out})
     warehouse = Warehouse(database_path(db), stories=sources.stories)
+    with warehouse.run_lock("digest", settings.lock_wait_seconds) as held:
+        if not held:
+            raise RuntimeError(f"{warehouse.path}: another run held the warehouse for {settings.lock_wait_seconds:.0f} s; "
+                               "digest not built (it runs again at its next schedule, or run it by hand)")
+        iso_week, digest, html_path, eml_path, size, status = _run(warehouse, sources, settings, week, send, force, logger)
+    create_markdown_artifact(
+        key="weekly-digest", description=f"Digest {iso_week}",
+        markdown=f"**{digest.subject}**\n\n- web copy: `{html_path}`\n- .eml: `{eml_path}`\n- HTML: {size} bytes\n- {status}")
+    return {"week": iso_week, "subject": digest.subject, "html": str(html_path), "eml": str(eml_path),
+            "html_bytes": size, "status": status}
+
+
+def _run(warehouse: Warehouse, sources, settings, week, send: bool, force: bool, logger):
+    """Build, archive and (when asked) send, under the warehouse's run lock."""
     warehouse.migrate()
     refresh_measures(warehouse, sources.pipeline.extract_workers)
     iso_week = week or pipeline.previous_week(now_utc())
@@ -61,8 +75,4 @@ def weekly_digest(week: str | None = None, sources_path: str | None = None, db: 
                 send_digest(message, settings, warehouse, iso_week, todo)
             warehouse.mark_sent(iso_week, now_utc())
             status = f"sent to {len(todo)} recipient(s)"
-    create_markdown_artifact(
-        key="weekly-digest", description=f"Digest {iso_week}",
-        markdown=f"**{digest.subject}**\n\n- web copy: `{html_path}`\n- .eml: `{eml_path}`\n- HTML: {size} bytes\n- {status}")
-    return {"week": iso_week, "subject": digest.subject, "html": str(html_path), "eml": str(eml_path),
-            "html_bytes": size, "status": status}
+    return iso_week, digest, html_path, eml_path, size, status

@@ -75,6 +75,19 @@ def ingest(
     if allow_private_addresses is not None:
         sources = sources.with_overrides(allow_private_addresses=allow_private_addresses)
     warehouse = Warehouse(database_path(db), stories=sources.stories)
+    with warehouse.run_lock("ingest", sources.pipeline.run_lock_wait_seconds) as held:
+        if not held:
+            totals = {"status": "skipped", "reason": "another run holds the warehouse", "db": str(warehouse.path),
+                      "feeds": 0, "feeds_failed": 0, "new_articles": 0, "duplicates": 0}
+            progress.emit("done", **totals)
+            return totals
+        totals = _run(warehouse, sources, as_of, logger)
+    progress.emit("done", **totals)
+    return totals
+
+
+def _run(warehouse: Warehouse, sources: Sources, as_of: datetime | None, logger) -> dict:
+    """The ingest run proper, under the warehouse's run lock."""
     warehouse.migrate()
     pipeline.ensure_analysis(warehouse, sources.pipeline.extract_workers)
     run_id, started = _run_id(), as_of or now_utc()
@@ -149,9 +162,8 @@ def ingest(
     create_table_artifact(key="ingest-feeds", table=rows, description=f"Feed outcomes of ingest run {run_id}")
     warehouse.record_run(run_id, "ingest", started, as_of or now_utc(), "completed", outcomes)
     totals = {
-        "run_id": run_id, "feeds": len(outcomes), "feeds_failed": sum(o.status == "error" for o in outcomes),
+        "status": "completed", "run_id": run_id, "feeds": len(outcomes), "feeds_failed": sum(o.status == "error" for o in outcomes),
         "new_articles": sum(o.new_articles for o in outcomes), "duplicates": sum(o.duplicates for o in outcomes),
         "db": str(Path(warehouse.path)),
     }
-    progress.emit("done", **totals)
     return totals

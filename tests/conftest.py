@@ -55,3 +55,27 @@ def prefect_harness(tmp_path_factory):
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on loopback: yields start(handler) -> port (handler: fixtures.smtp.Sink)."""
+    from aiosmtpd.controller import Controller
+
+    started = []
+
+    def start(handler) -> int:
+        """Start a server with this handler; return its port."""
+        import socket
+
+        with socket.socket() as probe:  # a free loopback port (aiosmtpd's self-check needs a real one)
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        controller = Controller(handler, hostname="127.0.0.1", port=port)
+        controller.start()
+        started.append(controller)
+        return port
+
+    yield start
+    for c in started:
+        c.stop()

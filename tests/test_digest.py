@@ -6,7 +6,6 @@ import copy
 import email
 import os
 import shutil
-import threading
 from datetime import datetime, timezone
 from email.policy import default as default_policy
 from html.parser import HTMLParser
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.planted import store_generated
+from fixtures.smtp import Sink
 from mediamon import mail, pipeline
 from mediamon.config import DigestSettings
 from mediamon.digest import MAX_HTML_BYTES, build_context, render
@@ -138,58 +138,6 @@ def test_hostile_feed_content_is_inert(rendered):
 
 # --- delivery -------------------------------------------------------------------------------------------------
 
-class _Sink:
-    """aiosmtpd handler: stores messages; refuses listed recipients with 550; can drop the first DATA."""
-
-    def __init__(self, refuse=(), drop_first=0):
-        """Configure refusals and dropped connections."""
-        self.messages: list = []
-        self.refuse = set(refuse)
-        self.drops_left = drop_first
-        self.lock = threading.Lock()
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        """550 for refused recipients."""
-        if address in self.refuse:
-            return "550 5.1.1 mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        """Store the message, or drop the connection while dropping is armed."""
-        with self.lock:
-            if self.drops_left:
-                self.drops_left -= 1
-                server.transport.close()  # drop the connection mid-DATA
-                return "421 closing"
-            self.messages.append((list(envelope.rcpt_tos), envelope.content))
-        return "250 Message accepted"
-
-
-@pytest.fixture
-def smtp_server():
-    """A real SMTP server on loopback; yields (handler factory -> (controller port, handler))."""
-    from aiosmtpd.controller import Controller
-
-    started = []
-
-    def start(handler: _Sink) -> int:
-        """Start a server with this handler; return its port."""
-        import socket
-
-        with socket.socket() as probe:  # a free loopback port (aiosmtpd's self-check needs a real one)
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        controller = Controller(handler, hostname="127.0.0.1", port=port)
-        controller.start()
-        started.append(controller)
-        return port
-
-    yield start
-    for c in started:
-        c.stop()
-
-
 def _settings(port: int, recipients=("ana@example.org", "bo@example.org")) -> DigestSettings:
     """Digest settings for the loopback SMTP server, fast retries."""
     return DigestSettings(recipients=recipients, smtp_host="127.0.0.1", smtp_port=port, smtp_security="none",
@@ -199,7 +147,7 @@ def _settings(port: int, recipients=("ana@example.org", "bo@example.org")) -> Di
 
 def test_the_message_arrives_multipart_with_an_encoded_subject(rendered, smtp_server):
     """multipart/alternative with text then HTML, RFC 2047 subject, every recipient accepted once."""
-    sink = _Sink()
+    sink = Sink()
     settings = _settings(smtp_server(sink))
     message = mail.compose(rendered, settings.sender, settings.recipients)
     accepted = []
@@ -222,7 +170,7 @@ def test_the_message_arrives_multipart_with_an_encoded_subject(rendered, smtp_se
 
 def test_a_refused_recipient_is_not_counted_as_sent(rendered, smtp_server):
     """550 for one of two: the other is delivered and recorded, the error carries the server's reply, no retry loop."""
-    sink = _Sink(refuse={"bo@example.org"})
+    sink = Sink(refuse={"bo@example.org"})
     settings = _settings(smtp_server(sink))
     accepted, slept = [], []
     with pytest.raises(mail.DeliveryError, match="550 5.1.1 mailbox unavailable") as err:
@@ -234,7 +182,7 @@ def test_a_refused_recipient_is_not_counted_as_sent(rendered, smtp_server):
 
 def test_a_dropped_connection_is_retried_and_delivered_once(rendered, smtp_server):
     """The server drops the first DATA: one backoff, then exactly one delivery per recipient."""
-    sink = _Sink(drop_first=1)
+    sink = Sink(drop_first=1)
     settings = _settings(smtp_server(sink))
     accepted, slept = [], []
     mail.deliver(mail.compose(rendered, settings.sender, settings.recipients), settings, list(settings.recipients),
@@ -265,7 +213,7 @@ def test_the_digest_flow_archives_sends_once_and_resends_only_when_forced(frozen
     from mediamon.cli import load_flow
     from mediamon.config import DEFAULT_SOURCES
 
-    sink = _Sink()
+    sink = Sink()
     port = smtp_server(sink)
     doc = yaml.safe_load(DEFAULT_SOURCES.read_text("utf-8"))
     doc["digest"].update({"recipients": ["ana@example.org", "bo@example.org"], "smtp_host": "127.0.0.1", "smtp_port": port,

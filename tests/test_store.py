@@ -129,3 +129,40 @@ def test_reader_is_read_only(warehouse):
     """Analysts' connections cannot write."""
     with warehouse.reader() as con, pytest.raises(duckdb.Error):
         con.execute("DELETE FROM articles")
+
+
+def _hold_lock(path, ready, release):
+    """In another process: hold the warehouse's run lock until told to let go (or killed)."""
+    from mediamon.store import Warehouse
+
+    with Warehouse(path).run_lock("ingest") as held:
+        assert held
+        ready.set()
+        release.wait(30)
+
+
+def test_a_second_run_sees_the_first_and_a_killed_run_frees_the_lock(tmp_path):
+    """While one process holds the run lock, another gives up at once (or after its wait) and says who holds it;
+    killing the holder releases the lock."""
+    import multiprocessing
+    import time
+
+    from mediamon.store import Warehouse
+
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(tmp_path / "w.duckdb", ready, release))
+    holder.start()
+    assert ready.wait(30)
+    wh = Warehouse(tmp_path / "w.duckdb")
+    start = time.monotonic()
+    with wh.run_lock("ingest", wait_seconds=0) as held:
+        assert held is False
+    with wh.run_lock("ingest", wait_seconds=0.5) as held:
+        assert held is False
+    assert time.monotonic() - start < 2
+    assert "ingest run, pid" in (tmp_path / "w.duckdb.run.lock").read_text()
+    holder.kill()
+    holder.join(10)
+    with wh.run_lock("ingest", wait_seconds=2) as held:
+        assert held is True

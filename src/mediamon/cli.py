@@ -187,6 +187,23 @@ def digest(
     typer.echo(json.dumps(result, ensure_ascii=False))
 
 
+@app.command()
+def status(db: Optional[Path] = DbOption) -> None:
+    """Each feed's last success, last error, failures and next poll; the last runs; articles by week; size."""
+    try:
+        report = Warehouse(database_path(db)).status()
+    except (MediamonError, FileNotFoundError) as exc:
+        _fail(exc)
+    out = Console()
+    titles = {"feeds": "Feeds (failing first)", "runs": "Last runs", "weeks": "Articles by week",
+              "digests": "Digests", "size": "Warehouse"}
+    for name, rows in report.items():
+        table = Table(*(rows[0].keys() if rows else ["(none)"]), title=titles[name], title_justify="left")
+        for r in rows:
+            table.add_row(*("" if v is None else str(v)[:60] for v in r.values()))
+        out.print(table)
+
+
 @narratives_app.command("rebuild")
 def narratives_rebuild(db: Optional[Path] = DbOption, workers: int = typer.Option(2, help="Processes for jieba.")) -> None:
     """Recount every article's terms and relabel it with config/ as it is now, then refresh the measures."""

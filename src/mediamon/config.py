@@ -47,6 +47,7 @@ class PipelineSettings(_Strict):
     min_text_chars: int = Field(200, ge=0)
     write_batch_articles: int = Field(500, ge=1)
     backoff_max_hours: float = Field(24, gt=0)
+    run_lock_wait_seconds: float = Field(0, ge=0)  # a run that finds another in progress waits this long, then skips
 
 
 class StorySettings(_Strict):
@@ -116,6 +117,7 @@ class DigestSettings(_Strict):
     smtp_password_block: str | None = None
     send_attempts: int = Field(3, ge=1, le=10)
     send_backoff_seconds: float = Field(30, ge=0)
+    lock_wait_seconds: float = Field(1800, ge=0)      # how long a digest waits for a running ingest to finish
 
     @field_validator("recipients")
     @classmethod

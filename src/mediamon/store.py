@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import replace
@@ -97,6 +99,40 @@ class Warehouse:
             con.close()
             raise
         return con
+
+    @contextmanager
+    def run_lock(self, flow: str, wait_seconds: float = 0.0) -> Iterator[bool]:
+        """Hold the warehouse's run lock for a whole flow run; yields False if another run still held it after
+        wait_seconds. An OS lock (flock): a crashed or killed run releases it with its process."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        path = self.path.with_name(self.path.name + ".run.lock")
+        handle = open(path, "a+")
+        deadline = time.monotonic() + wait_seconds
+        announced = False
+        try:
+            while True:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "another process"
+                    if time.monotonic() >= deadline:
+                        log.warning("%s: a run is in progress (%s); this %s run gives up", self.path, holder, flow)
+                        yield False
+                        return
+                    if not announced:
+                        log.warning("%s: a run is in progress (%s); this %s run waits up to %.0f s", self.path, holder,
+                                    flow, wait_seconds)
+                        announced = True
+                    time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{flow} run, pid {os.getpid()}, since {datetime.now().astimezone().isoformat(timespec='seconds')}")
+            handle.flush()
+            yield True
+        finally:
+            handle.close()  # closing releases the lock
 
     @contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -426,6 +462,27 @@ class Warehouse:
             cur = con.execute(sql, params)
             cols = [d[0] for d in cur.description]
             return [dict(zip(cols, r)) for r in cur.fetchall() if r[cols.index("hits")]]
+
+    def status(self) -> dict[str, list[dict]]:
+        """The operator's view: each feed's state, the last runs, articles by week, the warehouse's size."""
+        queries = {
+            "feeds": "SELECT feed_id, enabled, last_success_at, last_status, last_error, failures, next_poll_at, articles "
+                     "FROM v_feed_status ORDER BY failures DESC, feed_id",
+            "runs": "SELECT run_id, flow, started_at, finished_at, status, feeds_ok, feeds_failed, new_articles, duplicates "
+                    "FROM runs ORDER BY started_at DESC LIMIT 10",
+            "weeks": "SELECT iso_week, count(*) AS articles, count(DISTINCT story_id) AS stories, "
+                     "count(*) FILTER (WHERE duplicate_of IS NOT NULL) AS exact_copies FROM v_articles "
+                     "WHERE NOT is_baseline GROUP BY iso_week ORDER BY iso_week DESC LIMIT 12",
+            "digests": "SELECT iso_week, built_at, sent_at, html_path FROM digests ORDER BY iso_week DESC LIMIT 5",
+        }
+        out = {}
+        with self.reader() as con:
+            for name, sql in queries.items():
+                cur = con.execute(sql)
+                cols = [d[0] for d in cur.description]
+                out[name] = [dict(zip(cols, r)) for r in cur.fetchall()]
+        out["size"] = [{"file": str(self.path), "megabytes": round(self.path.stat().st_size / 2**20, 1)}]
+        return out
 
     def digest_rows(self, iso_week: str) -> dict[str, list[dict]]:
         """The rows behind every section of a week's digest (warehouse/digest_queries.sql)."""

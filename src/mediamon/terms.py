@@ -89,8 +89,8 @@ def tokens(text_simplified: str, lang: str, lexicon: Lexicon | None = None) -> l
             tok = tok[:-2]  # nvidia's -> nvidia
         if not tok or not _TOKEN_OK.search(tok) or tok in lex.stop_zh or tok in lex.stop_en:
             continue
-        if len(tok) == 1 and _HAN.match(tok) and tok not in lex.alias:
-            continue  # single characters carry little on their own
+        if len(tok) == 1 and tok not in lex.alias:
+            continue  # single characters (and the s of a curly ’s) carry little on their own
         out.append(lex.canonical(tok))
     return out
 
