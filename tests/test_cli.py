@@ -78,3 +78,21 @@ def test_ingest_command(prefect_harness, sources_file, db_path):
     assert result.exit_code == 0, result.output
     totals = json.loads(result.output.strip().splitlines()[-1])
     assert totals["new_articles"] == 8 and totals["feeds"] == 9
+
+
+def test_status_and_narrative_commands(initialised):
+    """status lists the warehouse; narratives refresh/shifts/rebuild run on the seeds-only warehouse."""
+    status = runner.invoke(app, ["status", "--db", str(initialised)])
+    assert status.exit_code == 0, status.output
+    assert "Feeds" in status.output and "Warehouse" in status.output and "megabytes" in status.output
+    refresh = runner.invoke(app, ["narratives", "refresh", "--db", str(initialised), "--full"])
+    assert refresh.exit_code == 0 and "refreshed in" in refresh.output
+    shifts = runner.invoke(app, ["narratives", "shifts", "--db", str(initialised)])
+    assert shifts.exit_code == 0 and "no weeks yet" in shifts.output  # only the baseline is stored
+    rebuilt = runner.invoke(app, ["narratives", "rebuild", "--db", str(initialised), "--workers", "0"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    summary = next(line for line in rebuilt.output.splitlines() if line.startswith("{"))  # log lines may precede it
+    assert json.loads(summary)["articles"] == 4
+    labels = runner.invoke(app, ["sql", "--db", str(initialised), "--format", "json",
+                                 "SELECT count(DISTINCT article_id) AS n FROM v_article_labels WHERE is_baseline"])
+    assert json.loads(labels.output[labels.output.index("["):]) == [{"n": 4}]
