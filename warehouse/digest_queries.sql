@@ -18,13 +18,13 @@ ORDER BY narrative, week_start;
 SELECT * FROM v_weekly_narratives WHERE iso_week = ? ORDER BY narrative;
 
 -- name: frames
-SELECT * FROM v_weekly_frames WHERE iso_week = ? ORDER BY narrative, share DESC;
+SELECT * FROM v_weekly_frames WHERE iso_week = ? ORDER BY narrative, share DESC, frame;
 
 -- name: terms
 SELECT iso_week, narrative, term, docs, prev_docs, z_prev, z_base, new_vs_baseline FROM v_weekly_terms
 WHERE iso_week = ? AND narrative <> 'all' AND z_prev IS NOT NULL AND (docs >= 2 OR prev_docs >= 3)
-QUALIFY row_number() OVER (PARTITION BY narrative, z_prev > 0 ORDER BY abs(z_prev) DESC) <= 5
-ORDER BY narrative, z_prev DESC;
+QUALIFY row_number() OVER (PARTITION BY narrative, z_prev > 0 ORDER BY abs(z_prev) DESC, term) <= 5
+ORDER BY narrative, z_prev DESC, term;
 
 -- name: stories
 WITH week AS (

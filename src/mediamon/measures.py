@@ -130,7 +130,7 @@ def frame_shifts(rows: list[dict], labels: dict[str, str], frame_terms: dict[tup
 def term_shifts(rows: list[dict], labels: dict[str, str], lookback_weeks: int) -> list[Shift]:
     """New, rising and falling terms from v_weekly_terms rows of one week (each term once, strongest first)."""
     shifts, seen = [], set()
-    for r in sorted(rows, key=lambda r: (not r["is_new_entrant"], r["narrative"] != "all", -abs(r["z_prev"] or 0))):
+    for r in sorted(rows, key=lambda r: (not r["is_new_entrant"], r["narrative"] != "all", -abs(r["z_prev"] or 0), r["term"], r["narrative"])):
         where = "all on-topic coverage" if r["narrative"] == "all" else labels.get(r["narrative"], r["narrative"])
         key = (r["term"], "new" if r["is_new_entrant"] else "rising" if r["is_rising"] else "falling")
         if key in seen:

@@ -430,8 +430,8 @@ class Warehouse:
             "narratives": ("SELECT * FROM v_weekly_narratives WHERE iso_week = ? ORDER BY narrative", [iso_week]),
             "frames": ("SELECT * FROM v_weekly_frames WHERE iso_week = ? ORDER BY narrative, frame", [iso_week]),
             "terms": ("SELECT * FROM v_weekly_terms WHERE iso_week = ? AND (is_rising OR is_falling OR is_new_entrant) "
-                      "ORDER BY narrative, z_prev DESC", [iso_week]),
-            "top_terms": ("SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY narrative ORDER BY z_prev DESC) AS rank "
+                      "ORDER BY narrative, z_prev DESC, term", [iso_week]),
+            "top_terms": ("SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY narrative ORDER BY z_prev DESC, term) AS rank "
                           "FROM v_weekly_terms WHERE iso_week = ? AND docs >= 2 AND z_prev IS NOT NULL) WHERE rank <= 5 "
                           "ORDER BY narrative, rank", [iso_week]),
             "catalog": ("SELECT * FROM narrative_catalog ORDER BY narrative, frame NULLS FIRST", []),
