@@ -12,7 +12,7 @@ export PREFECT_LOGGING_LEVEL ?= WARNING
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test test-all bench reliability venv clean browser server worker serve
+.PHONY: demo test test-all bench reliability venv clean browser server worker serve run
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -45,6 +45,12 @@ worker: venv
 
 serve: venv
 	$(RUN) python flows/serve.py
+
+# With internet: the real feeds of sources.yaml, once, then last week's digest (archived; --send to email it).
+run: venv
+	$(RUN) mediamon init
+	$(RUN) mediamon ingest
+	$(RUN) mediamon digest
 
 demo: venv
 	$(RUN) python -m mediamon.demo

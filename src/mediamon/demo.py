@@ -18,6 +18,7 @@ from .seeds import load_seeds
 from .store import Warehouse
 
 REPORTS = PROJECT_ROOT / "reports"
+OUTBOX = REPORTS / "outbox"
 
 SHANGHAI = timezone(timedelta(hours=8))
 DEMO_DB = PROJECT_ROOT / "warehouse" / "demo.duckdb"
@@ -30,8 +31,37 @@ def week_end(iso_week: str) -> datetime:
     return datetime.combine(datetime.fromisocalendar(int(year), int(week), 7).date(), time(23), SHANGHAI)
 
 
-def demo_sources(feed_urls: dict[str, str], outlets, path: Path) -> Path:
-    """Write a sources file for the demo site: the shipped topics and settings, loopback allowed."""
+class OutboxSink:
+    """A loopback SMTP server's handler that stores every message it accepts as an .eml file."""
+
+    def __init__(self, folder: Path):
+        """Messages go to `folder`."""
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    async def handle_DATA(self, server, session, envelope):
+        """Store the message; the file name says when and to whom."""
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        (self.folder / f"{stamp}-{envelope.rcpt_tos[0]}.eml").write_bytes(envelope.content)
+        return "250 Message accepted for delivery"
+
+
+def start_outbox(folder: Path):
+    """An SMTP sink on a free loopback port: (controller, port)."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(OutboxSink(folder), hostname="127.0.0.1", port=port)
+    controller.start()
+    return controller, port
+
+
+def demo_sources(feed_urls: dict[str, str], outlets, path: Path, smtp_port: int | None = None) -> Path:
+    """Write a sources file for the demo site: the shipped topics and settings, loopback allowed, the SMTP sink."""
     shipped = yaml.safe_load(DEFAULT_SOURCES.read_text(encoding="utf-8"))
     doc = {
         "fetcher": {**shipped.get("fetcher", {}), "allow_private_addresses": True, "retries": 1, "retry_backoff_seconds": 0.5},
@@ -39,6 +69,9 @@ def demo_sources(feed_urls: dict[str, str], outlets, path: Path) -> Path:
         "topics": shipped["topics"],
         "script_terms": shipped.get("script_terms", {}),
         "tracking_params": shipped.get("tracking_params", []),
+        "digest": {"recipients": ["analyst@demo.invalid"], "sender": "mediamon demo <mediamon@demo.invalid>",
+                   "smtp_host": "127.0.0.1", "smtp_port": smtp_port or 25, "smtp_security": "none",
+                   "send_backoff_seconds": 1},
         "feeds": [{"id": o.id, "name": o.name, "outlet": o.name, "url": feed_urls[o.id], "lang": o.lang,
                    "tags": ["demo"], "full_text": o.full_text} for o in outlets.values()],
     }
@@ -61,14 +94,15 @@ def main() -> int:
     print(f"baseline: {warehouse.insert_baseline(seeds, 'demo-init')} seed articles loaded", flush=True)
     ingest = load_flow("ingest").ingest
     digest = load_flow("digest").weekly_digest
+    outbox, smtp_port = start_outbox(OUTBOX)
     with FeedServer() as server:
         site = ReplaySite(outlets, server)
-        sources = demo_sources(site.publish([]), outlets, db.parent / "demo-sources.yaml")
+        sources = demo_sources(site.publish([]), outlets, db.parent / "demo-sources.yaml", smtp_port)
         print(f"serving {len(outlets)} demo feeds from {server.base_url}; starting Prefect (takes 15-30 s)…", flush=True)
         for week in weeks:
             site.publish([s for s in stories if s.week <= week])
             totals = ingest(sources_path=str(sources), db=str(db), allow_private_addresses=True, as_of=week_end(week))
-            built = digest(week=week, sources_path=str(sources), db=str(db))
+            built = digest(week=week, sources_path=str(sources), db=str(db), send=True)
             print(f"{week}: {totals['new_articles']:3d} new, {totals['duplicates']:2d} exact duplicates, "
                   f"{totals['feeds_failed']} feed(s) failed; digest {built['html']}", flush=True)
     with warehouse.reader() as con:
@@ -80,7 +114,8 @@ def main() -> int:
     for feed_id, error in failed:
         print(f"failing feed (as planted): {feed_id}: {error}")
     rel = db.relative_to(PROJECT_ROOT) if db.is_relative_to(PROJECT_ROOT) else db
-    print(f"\ndigests: {REPORTS / 'index.html'}")
+    outbox.stop()
+    print(f"\ndigests: {REPORTS / 'index.html'}; as sent, to a loopback SMTP server: {OUTBOX}/*.eml")
     print(f"\nwarehouse: {db}\ntry:\n  .venv/bin/mediamon sql --db {rel} \"{TRY_SQL}\"")
     return 0
 
