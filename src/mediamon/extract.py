@@ -52,8 +52,11 @@ def shared_pool(workers: int) -> ProcessPoolExecutor:
     if _pool is None or _pool_size != workers:
         if _pool is not None:
             _pool.shutdown(wait=False, cancel_futures=True)
-        # forkserver: the parent runs Prefect's threads, and forking a threaded process is unsafe.
-        _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+        # forkserver: the parent runs Prefect's threads, and forking a threaded process is unsafe. The
+        # forkserver imports this module once; workers fork from it instead of each importing it again.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["mediamon._preload"])
+        _pool = ProcessPoolExecutor(workers, mp_context=context)
         _pool_size = workers
         atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
     return _pool
