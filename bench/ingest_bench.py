@@ -26,7 +26,7 @@ sys.path.insert(0, str(HERE))
 import yaml  # noqa: E402
 
 from corpus import serve_corpus  # noqa: E402
-from mediamon.config import DEFAULT_SOURCES, FetcherSettings, PipelineSettings  # noqa: E402
+from mediamon.config import DEFAULT_SOURCES, FetcherSettings, PipelineSettings, StorySettings  # noqa: E402
 
 
 def start_server(n: int, feed_size: int):
@@ -85,7 +85,9 @@ def stage_costs(sample: int = 60) -> dict[str, float]:
             r, ms = cpu_ms(fetcher.get, e.url)
             fetch_ms += ms
             pages.append(Page(e, r.body, r.charset, r.url))
-        rules = ArticleRules("基准新闻网", False, datetime.now(timezone.utc), 200, {"昇騰": "昇腾"})
+        # The same rules as the flow: analysed (terms, labels) and signed for near-duplicate detection.
+        rules = ArticleRules("基准新闻网", False, datetime.now(timezone.utc), PipelineSettings().min_text_chars,
+                             {"昇騰": "昇腾"}, StorySettings())
         page_to_article(pages[0], rules)  # warm-up: trafilatura and OpenCC load lazily
         articles, extract_ms = [], 0.0
         for p in pages:

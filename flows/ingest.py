@@ -15,7 +15,7 @@ from prefect.futures import as_completed
 from prefect.runtime import task_run
 
 from mediamon import pipeline, progress
-from mediamon.config import Feed, Sources, database_path, load_sources
+from mediamon.config import Feed, PipelineSettings, Sources, database_path, load_sources
 from mediamon.errors import FetchError
 from mediamon.fetch import now_utc
 from mediamon.models import FeedHarvest, FeedOutcome, FeedPoll, FeedState
@@ -99,15 +99,53 @@ def _run(warehouse: Warehouse, sources: Sources, as_of: datetime | None, logger)
         if f not in due:
             logger.info("%s: backing off after %d failures; next poll at %s", f.id, states[f.id].failures, states[f.id].next_poll_at)
     progress.emit("start", total=len(due))
-    pipeline.prepare(sources)
+    if sources.pipeline.on_dask:
+        # Each Dask worker fetches and extracts in its own process; the flow's process only commits.
+        on_workers = sources.with_pipeline(extract_workers=0)
 
+        @flow(name="ingest-feeds-on-dask", task_runner=_dask_runner(sources.pipeline))
+        def feeds_on_dask() -> list[FeedOutcome]:
+            """The poll-and-harvest loop as a subflow whose tasks run on the Dask cluster."""
+            return _harvest(warehouse, on_workers, due, states, run_id, started, as_of, get_run_logger())
+
+        outcomes = feeds_on_dask()
+    else:
+        pipeline.prepare(sources)
+        outcomes = _harvest(warehouse, sources, due, states, run_id, started, as_of, logger)
+    seconds = refresh_measures(warehouse)
+    logger.info("weekly measures refreshed in %.2f s", seconds)
+
+    rows = sorted((o.as_row() for o in outcomes), key=lambda r: r["feed_id"])
+    create_table_artifact(key="ingest-feeds", table=rows, description=f"Feed outcomes of ingest run {run_id}")
+    warehouse.record_run(run_id, "ingest", started, as_of or now_utc(), "completed", outcomes)
+    totals = {
+        "status": "completed", "run_id": run_id, "feeds": len(outcomes), "feeds_failed": sum(o.status == "error" for o in outcomes),
+        "new_articles": sum(o.new_articles for o in outcomes), "duplicates": sum(o.duplicates for o in outcomes),
+        "db": str(Path(warehouse.path)),
+    }
+    return totals
+
+
+def _dask_runner(settings: PipelineSettings):
+    """Prefect's Dask task runner: the configured scheduler, or a local cluster on loopback for this run."""
+    from prefect_dask import DaskTaskRunner  # optional dependency (the `dask` group)
+
+    if settings.dask_address:
+        return DaskTaskRunner(address=settings.dask_address)
+    return DaskTaskRunner(cluster_kwargs={"n_workers": settings.dask_workers, "threads_per_worker": 1,
+                                          "processes": True, "host": "127.0.0.1", "dashboard_address": None})
+
+
+def _harvest(warehouse: Warehouse, sources: Sources, due: list[Feed], states: dict[str, FeedState], run_id: str,
+             started: datetime, as_of: datetime | None, logger) -> list[FeedOutcome]:
+    """Poll the due feeds and harvest their new articles on the current task runner, committing in batches."""
     poller = poll_feed.with_options(
         retries=sources.fetcher.retries,
         retry_delay_seconds=[sources.fetcher.retry_backoff_seconds * 2**i for i in range(max(1, sources.fetcher.retries))],
     )
     # A sliding window of in-flight tasks: results are committed and dropped as they arrive, so memory
     # depends on the window and the batch size, not on how many feeds or articles the run sees.
-    window = 2 * max(2, sources.fetcher.per_host_concurrency) + 4
+    window = 2 * max(2, sources.fetcher.per_host_concurrency, sources.pipeline.dask_workers if sources.pipeline.on_dask else 0) + 4
     queue, active = deque(due), {}
     claimed: set[str] = set()
     pending: list[FeedHarvest] = []
@@ -155,15 +193,4 @@ def _run(warehouse: Warehouse, sources: Sources, as_of: datetime | None, logger)
         if sum(len(h.articles) for h in pending) >= sources.pipeline.write_batch_articles:
             flush()
     flush()
-    seconds = refresh_measures(warehouse)
-    logger.info("weekly measures refreshed in %.2f s", seconds)
-
-    rows = sorted((o.as_row() for o in outcomes), key=lambda r: r["feed_id"])
-    create_table_artifact(key="ingest-feeds", table=rows, description=f"Feed outcomes of ingest run {run_id}")
-    warehouse.record_run(run_id, "ingest", started, as_of or now_utc(), "completed", outcomes)
-    totals = {
-        "status": "completed", "run_id": run_id, "feeds": len(outcomes), "feeds_failed": sum(o.status == "error" for o in outcomes),
-        "new_articles": sum(o.new_articles for o in outcomes), "duplicates": sum(o.duplicates for o in outcomes),
-        "db": str(Path(warehouse.path)),
-    }
-    return totals
+    return outcomes

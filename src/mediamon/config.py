@@ -48,6 +48,16 @@ class PipelineSettings(_Strict):
     write_batch_articles: int = Field(500, ge=1)
     backoff_max_hours: float = Field(24, gt=0)
     run_lock_wait_seconds: float = Field(0, ge=0)  # a run that finds another in progress waits this long, then skips
+    # Where the poll and harvest tasks run: Prefect's threads in the flow's process (extraction in its
+    # process pool), or a Dask cluster (prefect-dask), each Dask worker fetching and extracting in-process.
+    task_runner: Literal["threads", "dask"] = "threads"
+    dask_address: str | None = None  # a running scheduler, e.g. tcp://10.0.0.5:8786; none: a local cluster per run
+    dask_workers: int = Field(2, ge=1, le=512)  # worker processes of that local cluster
+
+    @property
+    def on_dask(self) -> bool:
+        """True when tasks go to a Dask cluster."""
+        return self.task_runner == "dask"
 
 
 class StorySettings(_Strict):
@@ -175,6 +185,10 @@ class Sources(_Strict):
     def with_overrides(self, **fetcher: Any) -> "Sources":
         """A copy with some fetcher settings replaced (tests and the demo allow loopback this way)."""
         return self.model_copy(update={"fetcher": self.fetcher.model_copy(update=fetcher)})
+
+    def with_pipeline(self, **pipeline: Any) -> "Sources":
+        """A copy with some pipeline settings replaced."""
+        return self.model_copy(update={"pipeline": self.pipeline.model_copy(update=pipeline)})
 
 
 def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -44,22 +45,33 @@ def extract_page(html: str, url: str | None = None) -> Extracted | None:
 
 _pool: ProcessPoolExecutor | None = None
 _pool_size = 0
+_pool_lock = threading.Lock()
 
 
 def shared_pool(workers: int) -> ProcessPoolExecutor:
     """One process pool per process, started on first use (workers import trafilatura once)."""
     global _pool, _pool_size
-    if _pool is None or _pool_size != workers:
+    with _pool_lock:
+        if _pool is None or _pool_size != workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False, cancel_futures=True)
+            # forkserver: the parent runs Prefect's threads, and forking a threaded process is unsafe. The
+            # forkserver imports this module once; workers fork from it instead of each importing it again.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["mediamon._preload"])
+            _pool = ProcessPoolExecutor(workers, mp_context=context)
+            _pool_size = workers
+            atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
+        return _pool
+
+
+def reset_pool() -> None:
+    """Drop a broken pool (a worker died), so the next submit starts a fresh one."""
+    global _pool, _pool_size
+    with _pool_lock:
         if _pool is not None:
             _pool.shutdown(wait=False, cancel_futures=True)
-        # forkserver: the parent runs Prefect's threads, and forking a threaded process is unsafe. The
-        # forkserver imports this module once; workers fork from it instead of each importing it again.
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["mediamon._preload"])
-        _pool = ProcessPoolExecutor(workers, mp_context=context)
-        _pool_size = workers
-        atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
-    return _pool
+        _pool, _pool_size = None, 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,16 +113,34 @@ def _warm() -> int:
 
 
 def warm_pool(workers: int) -> None:
-    """Start the extraction processes in the background, so their start-up overlaps feed polling."""
+    """Start the extraction processes in a background thread, so their start-up overlaps feed polling."""
     if workers:
-        pool = shared_pool(workers)
-        for _ in range(workers):
-            pool.submit(_warm)
+        # The first submit blocks until the forkserver has imported trafilatura and jieba (about 2.5 s).
+        threading.Thread(target=_start_pool, args=(workers,), name="extract-pool-start", daemon=True).start()
+
+
+def _start_pool(workers: int) -> None:
+    """Create the pool and have each worker load its libraries."""
+    pool = shared_pool(workers)
+    for _ in range(workers):
+        pool.submit(_warm)
 
 
 def _page_to_article_star(args: tuple[Page, ArticleRules]) -> Article | None:
     """Pool adapter for page_to_article."""
     return page_to_article(*args)
+
+
+def submit_page(page: Page, rules: ArticleRules, workers: int = 0) -> Future:
+    """Start turning one page into an Article: in the process pool when workers > 0, else right here."""
+    if workers:
+        return shared_pool(workers).submit(page_to_article, page, rules)
+    done: Future = Future()
+    try:
+        done.set_result(page_to_article(page, rules))
+    except Exception as exc:  # the caller sees it from .result(), as it would from the pool
+        done.set_exception(exc)
+    return done
 
 
 def pages_to_articles(pages: list[Page], rules: ArticleRules, workers: int = 0) -> list[Article | None]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -13,7 +14,7 @@ from functools import lru_cache
 from .config import DigestSettings, Feed, FetcherSettings, Sources
 from .digest import MAX_HTML_BYTES, RenderedDigest, build_context, render
 from .errors import FetchError, NotAFeed, error_kind
-from .extract import ArticleRules, shared_pool, pages_to_articles, warm_pool
+from .extract import ArticleRules, reset_pool, shared_pool, submit_page, warm_pool
 from .measures import Shift, best_sentences, frame_shifts, narrative_shifts, rank_shifts, term_shifts
 from .narratives import analyse_stored, catalog_rows, config_version, load_measure_settings
 from .fetch import FEED_ACCEPT, Fetcher
@@ -184,26 +185,42 @@ def harvest_feed(poll: FeedPoll, feed: Feed, sources: Sources, known: set[str], 
     start = time.monotonic()
     new = [e for e in poll.entries if e.canonical_url not in known]
     outcome.known = len(poll.entries) - len(new)
-    if feed.full_text:
-        pages = [Page(e, None) for e in new]
-    else:
-        fetcher = shared_fetcher(sources.fetcher)
-        with ThreadPoolExecutor(sources.fetcher.per_host_concurrency, thread_name_prefix=f"pages-{feed.id}") as pool:
-            pages = list(pool.map(lambda e: _fetch_page(fetcher, e), new))
-        outcome.pages_fetched = sum(p.body is not None for p in pages)
-    usable = []
-    for page in pages:
+    rules = ArticleRules(feed.outlet, feed.full_text, first_seen_at, sources.pipeline.min_text_chars,
+                         dict(sources.script_terms), sources.stories)
+    workers = sources.pipeline.extract_workers
+    started: dict[int, tuple] = {}  # entry index -> (page, extraction future)
+
+    def start_extraction(index: int, page: Page) -> None:
+        """Hand a fetched page to the extraction pool at once, so workers start while other pages download."""
+        outcome.pages_fetched += page.body is not None
         feed_text = max(page.entry.content, page.entry.summary, key=len)
         if page.error and len(feed_text) < sources.pipeline.min_text_chars:
             # Keep the entry unstored so the next run tries the page again.
             outcome.page_errors += 1
             outcome.messages.append(f"skipped {page.entry.url}: {page.error}")
         else:
-            usable.append(page)
-    rules = ArticleRules(feed.outlet, feed.full_text, first_seen_at, sources.pipeline.min_text_chars,
-                         dict(sources.script_terms), sources.stories)
+            started[index] = (page, submit_page(page, rules, workers))
+
+    if feed.full_text:
+        for index, entry in enumerate(new):
+            start_extraction(index, Page(entry, None))
+    else:
+        fetcher = shared_fetcher(sources.fetcher)
+        with ThreadPoolExecutor(sources.fetcher.per_host_concurrency, thread_name_prefix=f"pages-{feed.id}") as pool:
+            fetching = {pool.submit(_fetch_page, fetcher, e): i for i, e in enumerate(new)}
+            for done in as_completed(fetching):
+                start_extraction(fetching[done], done.result())
     articles = []
-    for page, article in zip(usable, pages_to_articles(usable, rules, sources.pipeline.extract_workers)):
+    for index in sorted(started):  # entry order, whatever order the pages arrived in
+        page, future = started[index]
+        try:
+            article = future.result()
+        except Exception as exc:  # one page that breaks the extractor (or kills its worker) costs only itself
+            if isinstance(exc, BrokenProcessPool):
+                reset_pool()
+            outcome.page_errors += 1
+            outcome.messages.append(f"skipped {page.entry.url}: extraction failed: {error_kind(exc)}: {exc}")
+            continue
         if article is None:
             outcome.messages.append(f"skipped {page.entry.url}: no text on the page or in the feed")
             continue
