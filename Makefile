@@ -58,6 +58,10 @@ demo: venv
 test: venv
 	$(RUN) pytest -q
 
+# Every fault, hostile-input, crash and concurrency case, the slow ones too, then a table of the results.
+reliability: venv
+	$(RUN) pytest -q -m reliability --slow --reliability-table -p no:cacheprovider
+
 bench: venv
 	$(RUN) python bench/ingest_bench.py
 	$(RUN) python bench/stories_bench.py

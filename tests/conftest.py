@@ -79,3 +79,54 @@ def smtp_server():
     yield start
     for c in started:
         c.stop()
+
+
+# --- Reliability cases (issue 7): `make reliability` runs them all and prints one table. ---------------
+# Mark a test `@pytest.mark.reliability("what must happen")`; its docstring's first line names the case.
+# Tests also marked `slow` (the kill -9 loop) run only with --slow, which `make reliability` passes.
+
+_RELIABILITY_ROWS: list[tuple[str, str, str]] = []
+
+
+def pytest_addoption(parser):
+    """--slow runs the slow reliability cases; --reliability-table prints the table at the end."""
+    parser.addoption("--slow", action="store_true", help="also run tests marked slow (make reliability)")
+    parser.addoption("--reliability-table", action="store_true", help="print the reliability cases as a table")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip slow tests unless --slow."""
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="slow reliability case: run by `make reliability` (pytest --slow)")
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(skip)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Record each reliability case's outcome (its call phase, or a setup skip or error)."""
+    outcome = yield
+    report = outcome.get_result()
+    marker = item.get_closest_marker("reliability")
+    if marker is None or not (report.when == "call" or report.outcome != "passed"):
+        return
+    doc = (item.function.__doc__ or item.name).strip().splitlines()[0]
+    case = doc if "[" not in item.name else f"{doc} [{item.name.split('[', 1)[1]}"
+    expected = marker.args[0] if marker.args else marker.kwargs.get("expected", "")
+    _RELIABILITY_ROWS.append((case, expected, report.outcome))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The reliability table: case, expected behaviour, result."""
+    if not config.getoption("--reliability-table") or not _RELIABILITY_ROWS:
+        return
+    tr = terminalreporter
+    tr.section("reliability cases")
+    width = min(70, max(len(c) for c, _, _ in _RELIABILITY_ROWS))
+    tr.write_line(f"{'case':<{width}}  {'result':<7}  expected")
+    for case, expected, result in _RELIABILITY_ROWS:
+        tr.write_line(f"{case[:width]:<{width}}  {result:<7}  {expected}")
+    passed = sum(r == "passed" for _, _, r in _RELIABILITY_ROWS)
+    tr.write_line(f"{passed} of {len(_RELIABILITY_ROWS)} cases passed")
