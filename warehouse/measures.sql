@@ -311,6 +311,8 @@ windowed AS (
         f.articles / nullif(f.on_topic_articles, 0) AS share,
         lag(f.articles) OVER w AS prev_articles,
         lag(f.on_topic_articles) OVER w AS prev_on_topic_articles,
+        sum(f.articles) OVER hist AS ref_articles,
+        sum(f.on_topic_articles) OVER hist AS ref_on_topic_articles,
         avg(f.articles) OVER hist AS prev_mean,
         stddev_pop(f.articles) OVER hist AS prev_sd,
         count(*) OVER hist AS history_weeks
@@ -331,9 +333,15 @@ SELECT
     burst_z(w.articles, w.prev_mean, w.prev_sd) AS burst_z,
     coalesce(w.history_weeks >= $min_history_weeks AND w.articles >= $burst_min_articles
              AND burst_z(w.articles, w.prev_mean, w.prev_sd) >= $burst_z, false) AS is_burst,
+    w.ref_articles, w.ref_on_topic_articles,
+    w.ref_articles / nullif(w.ref_on_topic_articles, 0) AS ref_share,
+    prop_z(w.articles, w.on_topic_articles, w.ref_articles, w.ref_on_topic_articles) AS ref_z,
     coalesce(w.history_weeks >= $min_history_weeks
-             AND abs(prop_z(w.articles, w.on_topic_articles, w.prev_articles, w.prev_on_topic_articles)) >= $share_z
-             AND abs(w.share - w.prev_articles / nullif(w.prev_on_topic_articles, 0)) >= $share_min_change, false) AS is_share_shift,
+             AND abs(prop_z(w.articles, w.on_topic_articles, w.ref_articles, w.ref_on_topic_articles)) >= $share_z
+             AND abs(w.share - w.ref_articles / nullif(w.ref_on_topic_articles, 0)) >= $share_min_change
+             -- ... and it moved this week: a level reached earlier is not news again while the reference catches up
+             AND (w.share - w.prev_articles / nullif(w.prev_on_topic_articles, 0))
+                 * sign(w.share - w.ref_articles / nullif(w.ref_on_topic_articles, 0)) >= $share_min_change, false) AS is_share_shift,
     j.jsd_baseline, j.jsd_prev
 FROM windowed w
 LEFT JOIN m_base_narr b USING (narrative)
@@ -369,8 +377,12 @@ filled AS (
 windowed AS (
     SELECT f.*,
         lag(f.articles) OVER w AS prev_articles,
-        lag(f.narrative_articles) OVER w AS prev_narrative_articles
-    FROM filled f WINDOW w AS (PARTITION BY f.narrative, f.frame ORDER BY f.week_start))
+        lag(f.narrative_articles) OVER w AS prev_narrative_articles,
+        sum(f.articles) OVER hist AS ref_articles,
+        sum(f.narrative_articles) OVER hist AS ref_narrative_articles
+    FROM filled f WINDOW w AS (PARTITION BY f.narrative, f.frame ORDER BY f.week_start),
+                         hist AS (PARTITION BY f.narrative, f.frame ORDER BY f.week_start
+                                  ROWS BETWEEN $lookback_weeks PRECEDING AND 1 PRECEDING))
 SELECT
     strftime(week_start, '%G-W%V') AS iso_week, week_start, narrative, frame, label,
     articles, narrative_articles,
@@ -382,10 +394,15 @@ SELECT
     baseline_articles, baseline_articles / nullif(baseline_narrative_articles, 0) AS baseline_share,
     articles_zh / nullif(narrative_zh, 0) AS share_zh,
     articles_en / nullif(narrative_en, 0) AS share_en,
+    ref_articles, ref_narrative_articles,
+    ref_articles / nullif(ref_narrative_articles, 0) AS ref_share,
+    prop_z(articles, narrative_articles, ref_articles, ref_narrative_articles) AS ref_z,
     coalesce(history_weeks >= $min_history_weeks
-             AND narrative_articles >= $frame_min_articles AND prev_narrative_articles >= $frame_min_articles
-             AND abs(prop_z(articles, narrative_articles, prev_articles, prev_narrative_articles)) >= $frame_z
-             AND abs(articles / nullif(narrative_articles, 0) - prev_articles / nullif(prev_narrative_articles, 0)) >= $frame_min_change,
+             AND narrative_articles >= $frame_min_articles AND ref_narrative_articles >= $reference_min_articles
+             AND abs(prop_z(articles, narrative_articles, ref_articles, ref_narrative_articles)) >= $frame_z
+             AND abs(articles / nullif(narrative_articles, 0) - ref_articles / nullif(ref_narrative_articles, 0)) >= $frame_min_change
+             AND (articles / nullif(narrative_articles, 0) - prev_articles / nullif(prev_narrative_articles, 0))
+                 * sign(articles / nullif(narrative_articles, 0) - ref_articles / nullif(ref_narrative_articles, 0)) >= $frame_min_change,
              false) AS is_shift
 FROM windowed
 ORDER BY week_start, narrative, frame;

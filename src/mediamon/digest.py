@@ -108,7 +108,8 @@ def _narrative_section(name: str, rows: dict[str, list[dict]], weeks_shown: int)
         "trend": [{"week": r["iso_week"], "share": r["share"], "articles": r["articles"], "bar": _bar(r["share"]),
                    "current": r["iso_week"] == now["iso_week"]} for r in trend],
         "frames": [{"label": f["label"], "share": f["share"], "prev_share": f["prev_share"], "bar": _bar(f["share"]),
-                    "prev_bar": _bar(f["prev_share"]), "articles": f["articles"], "z": f["share_z"],
+                    "prev_bar": _bar(f["prev_share"]), "articles": f["articles"], "z": f["ref_z"],
+                    "ref_share": f["ref_share"],
                     "is_shift": f["is_shift"]} for f in frames],
         "rising": [{"term": display_text(t["term"], 40), "docs": t["docs"], "z": t["z_prev"]} for t in terms if t["z_prev"] >= SHOWN_TERM_Z],
         "falling": [{"term": display_text(t["term"], 40), "docs": t["docs"], "z": t["z_prev"]} for t in terms if t["z_prev"] <= -SHOWN_TERM_Z],
@@ -132,9 +133,9 @@ def build_context(iso_week: str, rows: dict[str, list[dict]], shifts: list[Shift
     headline = headline_shifts(shifts)
     if not headline:
         # Nothing crossed a threshold: say so, with the largest moves and their numbers.
-        moves = sorted((r for r in rows["narratives"] if r["share_z"] is not None), key=lambda r: -abs(r["share_z"]))[:2]
-        quiet = [f"{r['label']}: {pct(r['prev_share'])} → {pct(r['share'])} of on-topic coverage "
-                 f"(z = {num(r['share_z'])}, below the threshold)" for r in moves]
+        moves = sorted((r for r in rows["narratives"] if r["ref_z"] is not None), key=lambda r: -abs(r["ref_z"]))[:2]
+        quiet = [f"{r['label']}: {pct(r['share'])} of on-topic coverage against {pct(r['ref_share'])} in the previous "
+                 f"weeks (z = {num(r['ref_z'])}, below the threshold)" for r in moves]
     else:
         quiet = []
     narratives = [r["narrative"] for r in rows["narratives"]]

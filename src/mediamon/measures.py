@@ -101,12 +101,13 @@ def narrative_shifts(rows: list[dict], top_terms: dict[str, list[str]]) -> list[
                 f"over the previous {r['history_weeks']} weeks (burst z = {r['burst_z']:.1f}).",
                 f"z = {r['burst_z']:.1f}", abs(r["burst_z"]), evidence_terms=terms))
         if r["is_share_shift"]:
-            direction = "rose" if r["share_change"] > 0 else "fell"
+            change = r["share"] - r["ref_share"]
             shifts.append(Shift(
                 "share", r["narrative"], r["label"],
-                f"{r['label']} {direction} from {_pct(r['prev_share'])} to {_pct(r['share'])} of on-topic coverage "
-                f"({100 * r['share_change']:+.0f} points, z = {r['share_z']:.1f}).",
-                f"{100 * r['share_change']:+.0f} pts", abs(r["share_z"]), evidence_terms=terms))
+                f"{r['label']} {'rose' if change > 0 else 'fell'} to {_pct(r['share'])} of on-topic coverage, from "
+                f"{_pct(r['ref_share'])} over the previous {r['history_weeks']} weeks "
+                f"({100 * change:+.0f} points, z = {r['ref_z']:.1f}; last week {_pct(r['prev_share'])}).",
+                f"{100 * change:+.0f} pts", abs(r["ref_z"]), evidence_terms=terms))
     return shifts
 
 
@@ -116,13 +117,14 @@ def frame_shifts(rows: list[dict], labels: dict[str, str], frame_terms: dict[tup
     for r in rows:
         if not r["is_shift"]:
             continue
-        direction = "grew" if r["share_change"] > 0 else "shrank"
+        change = r["share"] - r["ref_share"]
         shifts.append(Shift(
             "frame", r["narrative"], labels.get(r["narrative"], r["narrative"]),
-            f"{labels.get(r['narrative'], r['narrative'])}: the “{r['label']}” frame {direction} from "
-            f"{_pct(r['prev_share'])} to {_pct(r['share'])} of the narrative's articles "
-            f"({r['articles']} of {r['narrative_articles']}; z = {r['share_z']:.1f}).",
-            f"{100 * r['share_change']:+.0f} pts", abs(r["share_z"]), frame=r["frame"],
+            f"{labels.get(r['narrative'], r['narrative'])}: the “{r['label']}” frame {'grew' if change > 0 else 'shrank'} "
+            f"to {_pct(r['share'])} of the narrative's articles ({r['articles']} of {r['narrative_articles']}), from "
+            f"{_pct(r['ref_share'])} in the previous weeks ({r['ref_articles']} of {r['ref_narrative_articles']}; "
+            f"z = {r['ref_z']:.1f}; last week {_pct(r['prev_share'])}).",
+            f"{100 * change:+.0f} pts", abs(r["ref_z"]), frame=r["frame"],
             evidence_terms=tuple(frame_terms.get((r["narrative"], r["frame"]), ()))))
     return shifts
 

@@ -93,18 +93,34 @@ def _score(name: str, weights: dict[str, float], counts: dict[str, int]) -> Scor
     return Score(name, sum(w * min(n, COUNT_CAP) for _, n, w in matched), tuple(matched))
 
 
-def score_article(counts: dict[str, int], narratives: dict[str, NarrativeConfig] | None = None
-                  ) -> tuple[list[Score], dict[str, list[Score]]]:
+class LabelSettings(BaseModel):
+    """How many narratives and frames one article carries (narratives.yaml `labels:`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A passing mention is not coverage: a second narrative needs this share of the article's strongest
+    # narrative score, and a second frame this share of the narrative's strongest frame (near-ties keep both).
+    secondary_narrative_ratio: float = Field(0.35, ge=0, le=1)
+    secondary_frame_ratio: float = Field(0.6, ge=0, le=1)
+
+
+def _strong(scores: list[Score], ratio: float) -> list[Score]:
+    """The scores within `ratio` of the strongest, strongest first."""
+    scores = sorted(scores, key=lambda s: (-s.score, s.name))
+    return [s for s in scores if s.score >= ratio * scores[0].score] if scores else []
+
+
+def score_article(counts: dict[str, int], narratives: dict[str, NarrativeConfig] | None = None,
+                  settings: LabelSettings | None = None) -> tuple[list[Score], dict[str, list[Score]]]:
     """(narratives the article carries, frames it carries per narrative), strongest first."""
     narratives = narratives or load_narratives()
-    carried, frames = [], {}
-    for name, n in narratives.items():
-        s = _score(name, n.terms, counts)
-        if s.score >= n.min_score:
-            carried.append(s)
-            fs = [_score(f, fc.terms, counts) for f, fc in n.frames.items()]
-            frames[name] = sorted((f for f in fs if f.score >= n.frames[f.name].min_score), key=lambda f: -f.score)
-    carried.sort(key=lambda s: -s.score)
+    settings = settings or load_label_settings()
+    passing = [s for name, n in narratives.items() if (s := _score(name, n.terms, counts)).score >= n.min_score]
+    carried = _strong(passing, settings.secondary_narrative_ratio)
+    frames = {}
+    for s in carried:
+        n = narratives[s.name]
+        fs = [f for fname, fc in n.frames.items() if (f := _score(fname, fc.terms, counts)).score >= fc.min_score]
+        frames[s.name] = _strong(fs, settings.secondary_frame_ratio)
     return carried, frames
 
 
@@ -121,10 +137,12 @@ class MeasureSettings(BaseModel):
     burst_z: float = Field(3.0, gt=0)                 # volume z against the previous weeks' mean and spread
     burst_min_articles: int = Field(8, ge=1)
     min_history_weeks: int = Field(4, ge=1)           # weeks of history before a burst or a share change is judged
-    frame_z: float = Field(3.0, gt=0)                 # two-proportion z for a frame's share against last week
+    # Frame and share shifts: this week against the previous `lookback_weeks` weeks pooled (the reference).
+    frame_z: float = Field(2.84, gt=0)                # two-proportion z for a frame's share against the reference
     frame_min_change: float = Field(0.15, gt=0, le=1)
-    frame_min_articles: int = Field(10, ge=1)         # articles of the narrative in both weeks
-    share_z: float = Field(3.0, gt=0)                 # the same test for a narrative's share of on-topic coverage
+    frame_min_articles: int = Field(4, ge=1)          # articles of the narrative this week ...
+    reference_min_articles: int = Field(12, ge=1)     # ... and in the reference weeks
+    share_z: float = Field(2.84, gt=0)                # the same test for a narrative's share of on-topic coverage
     share_min_change: float = Field(0.10, gt=0, le=1)
 
 
@@ -139,6 +157,19 @@ def load_measure_settings(path: Path = CONFIG_DIR / "narratives.yaml") -> Measur
             f"measures.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
     except (OSError, AttributeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read measures: {exc}") from exc
+
+
+@lru_cache(maxsize=2)
+def load_label_settings(path: Path = CONFIG_DIR / "narratives.yaml") -> LabelSettings:
+    """The `labels:` block of narratives.yaml (defaults where absent)."""
+    try:
+        doc = yaml.safe_load(path.read_text("utf-8")) or {}
+        return LabelSettings.model_validate(doc.get("labels") or {})
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: " + "; ".join(
+            f"labels.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+    except (OSError, AttributeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read labels: {exc}") from exc
 
 
 def analyse(title: str, text_simplified: str, lang: str, top: int = TOP_TERMS) -> Analysis:
