@@ -16,6 +16,7 @@ import css_inline
 import jinja2
 
 from .measures import Shift, headline_shifts
+from .narratives import load_measure_settings
 from .normalize import display_text, link_url
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -132,10 +133,24 @@ def build_context(iso_week: str, rows: dict[str, list[dict]], shifts: list[Shift
     articles = header["articles"] or 0
     headline = headline_shifts(shifts)
     if not headline:
-        # Nothing crossed a threshold: say so, with the largest moves and their numbers.
-        moves = sorted((r for r in rows["narratives"] if r["ref_z"] is not None), key=lambda r: -abs(r["ref_z"]))[:2]
-        quiet = [f"{r['label']}: {pct(r['share'])} of on-topic coverage against {pct(r['ref_share'])} in the previous "
-                 f"weeks (z = {num(r['ref_z'])}, below the threshold)" for r in moves]
+        # Nothing crossed a threshold: say so, with the largest moves of a narrative or a frame and their numbers.
+        labels = {r["narrative"]: r["label"] for r in rows["narratives"]}
+        limits = load_measure_settings()
+
+        def why(z: float, threshold: float, prev_share: float | None) -> str:
+            """Why a move is not a shift: too weak, or the level was already reached last week."""
+            if abs(z) < threshold:
+                return f"z = {num(z)}, below the threshold"
+            return f"z = {num(z)}, but already {pct(prev_share)} last week: not new"
+
+        moves = [(r["ref_z"], f"{r['label']}: {pct(r['share'])} of on-topic coverage against {pct(r['ref_share'])} "
+                              f"in the previous weeks ({why(r['ref_z'], limits.share_z, r['prev_share'])})")
+                 for r in rows["narratives"] if r["ref_z"] is not None]
+        moves += [(f["ref_z"], f"{labels.get(f['narrative'], f['narrative'])}, “{f['label']}” frame: {pct(f['share'])} of "
+                               f"the narrative's articles ({f['articles']} of {f['narrative_articles']}) against "
+                               f"{pct(f['ref_share'])} in the previous weeks ({why(f['ref_z'], limits.frame_z, f['prev_share'])})")
+                  for f in rows["frames"] if f["ref_z"] is not None]
+        quiet = [text for _, text in sorted(moves, key=lambda m: -abs(m[0]))[:3]]
     else:
         quiet = []
     narratives = [r["narrative"] for r in rows["narratives"]]
@@ -164,7 +179,7 @@ def build_context(iso_week: str, rows: dict[str, list[dict]], shifts: list[Shift
 
 def subject_line(context: dict, prefix: str) -> str:
     """The subject: prefix, week, and the first shift's figure (or that the week was quiet)."""
-    first = context["shifts"][0]["statement"] if context["shifts"] else "no measure crossed its threshold"
+    first = context["shifts"][0]["statement"] if context["shifts"] else "no new shift"
     return display_text(f"{prefix} {context['iso_week']}: {first}", 160)
 
 
