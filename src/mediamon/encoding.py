@@ -6,6 +6,7 @@ import codecs
 import re
 
 import charset_normalizer
+from charset_normalizer.md import mess_ratio
 
 # Decode with the superset of what is declared: GB2312 and GBK pages routinely contain GB18030-only
 # characters, and Big5 pages carry HKSCS or Microsoft extensions.
@@ -17,6 +18,11 @@ _SUPERSETS = {
 # Declared single-byte Western charsets never fail to decode, so a CJK body mislabelled as one would
 # silently become mojibake: for these the bytes are checked before the label is believed.
 _SINGLE_BYTE = {"latin-1", "iso8859-1", "cp1252", "iso8859-15", "cp1250"}
+# GBK and Big5 bytes very often decode without error in the other codec, into plausible-looking but wrong
+# characters (藝弊妀昢 for 美国商务). A declared Chinese codec is therefore checked against its rival.
+_CHINESE = ("gb18030", "big5hkscs")
+# Codecs Python knows that no web page means by its charset (and that turn bytes into something else).
+_NOT_CHARSETS = {"idna", "punycode", "raw-unicode-escape", "unicode-escape", "undefined", "utf-7", "mbcs", "oem"}
 _XML_DECL = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""", re.I)
 _META_CHARSET = re.compile(
     rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.I
@@ -29,10 +35,12 @@ def normalise_codec(label: str | None) -> str | None:
     if not label:
         return None
     try:
-        name = codecs.lookup(label.strip().lower()).name
-    except LookupError:
+        info = codecs.lookup(label.strip().lower())
+    except (LookupError, ValueError):  # ValueError: a label with a NUL in it
         return None
-    return _SUPERSETS.get(name, name)
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
+        return None
+    return _SUPERSETS.get(info.name, info.name)
 
 
 def declared_charset(body: bytes) -> str | None:
@@ -48,7 +56,7 @@ def _try(body: bytes, codec: str | None) -> str | None:
         return None
     try:
         return body.decode(codec)
-    except (UnicodeDecodeError, LookupError):
+    except (UnicodeError, LookupError, ValueError):
         return None
 
 
@@ -56,6 +64,26 @@ def _detect(body: bytes) -> str | None:
     """Guess the codec from the bytes alone."""
     best = charset_normalizer.from_bytes(body[:200_000]).best()
     return normalise_codec(best.encoding) if best else None
+
+
+def _mess(text: str) -> float:
+    """How garbled a text looks (charset_normalizer's mess ratio over its first 20,000 characters)."""
+    return mess_ratio(text[:20_000], maximum_threshold=1.0)
+
+
+def _checked(body: bytes, text: str, codec: str) -> tuple[str, str]:
+    """A Chinese codec's decoding, unless UTF-8 or the rival Chinese codec decodes the bytes to clearly cleaner text."""
+    if codec not in _CHINESE or not re.search(rb"[\x80-\xff]", body):
+        return text, codec
+    best, best_codec, best_mess = text, codec, _mess(text)
+    for rival in ("utf-8", *(c for c in _CHINESE if c != codec)):
+        other = _try(body, rival)
+        if other is None:
+            continue
+        mess = _mess(other)
+        if mess + 0.05 < best_mess:  # only a clear difference overrides the declaration
+            best, best_codec, best_mess = other, rival, mess
+    return best, best_codec
 
 
 def decode(body: bytes, http_charset: str | None = None) -> tuple[str, str]:
@@ -73,7 +101,7 @@ def decode(body: bytes, http_charset: str | None = None) -> tuple[str, str]:
                 codec = guess
         text = _try(body, codec)
         if text is not None:
-            return text, codec  # type: ignore[return-value]
+            return _checked(body, text, codec)  # type: ignore[arg-type]
     text = _try(body, "utf-8")
     if text is not None:
         return text, "utf-8"

@@ -94,6 +94,22 @@ class NotAFeed(MediamonError):
         return (NotAFeed, (self.url, self.detail))
 
 
+class BadURL(MediamonError, ValueError):
+    """A URL that cannot be read as a URL at all (bad port, broken IPv6 literal, …)."""
+
+    kind = "bad_url"
+
+    def __init__(self, url: str, detail: str):
+        """Name the URL and what is wrong with it."""
+        self.url = url
+        self.detail = detail
+        super().__init__(f"bad_url: {detail} ({url[:300]!r})")
+
+    def __reduce__(self):
+        """Pickle with both fields."""
+        return (BadURL, (self.url, self.detail))
+
+
 class WarehouseBusy(MediamonError):
     """Another process holds the warehouse and did not let go in time."""
 

@@ -10,6 +10,8 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 
 import opencc
 
+from .errors import BadURL
+
 # Query parameters that identify a click, not a document. Users add more in sources.yaml.
 TRACKING_PARAMS = frozenset({
     "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid",
@@ -28,15 +30,21 @@ _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\
 
 
 def canonical_url(url: str, extra_tracking: frozenset[str] | tuple[str, ...] = ()) -> str:
-    """One spelling per document: lower-case scheme and host, no www./m., no fragment or tracking parameters."""
-    parts = urlsplit(url.strip())
+    """One spelling per document: lower-case scheme and host, no www./m., no fragment or tracking parameters.
+
+    Raises BadURL for strings urllib cannot read as a URL (a bad port, a broken IPv6 literal).
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise BadURL(url, str(exc)) from None
     scheme = parts.scheme.lower() or "http"
     host = (parts.hostname or "").lower().rstrip(".")
     for prefix in _MOBILE_PREFIXES:
         if host.startswith(prefix) and host.count(".") >= 2:
             host = host[len(prefix):]
             break
-    port = parts.port if parts.port is not None else None
     netloc = host if port is None or str(port) == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
     if parts.hostname and ":" in parts.hostname:  # IPv6 literal
         netloc = f"[{host}]" + ("" if port is None or str(port) == _DEFAULT_PORTS.get(scheme) else f":{port}")

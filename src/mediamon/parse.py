@@ -14,7 +14,7 @@ import lxml.etree
 import lxml.html
 
 from .encoding import to_utf8_xml
-from .errors import NotAFeed
+from .errors import BadURL, NotAFeed
 from .models import Entry, Response
 from .normalize import canonical_url, clean_text
 
@@ -22,6 +22,15 @@ from .normalize import canonical_url, clean_text
 # plain text below (scripts and styles dropped), so no feed markup survives anyway.
 _PARSE_OPTIONS = {"sanitize_html": False, "resolve_relative_uris": False}
 
+
+# Feeds never need a DTD: dropping it means no external entity is ever read (XXE) and no entity expansion
+# (billion laughs) is ever attempted. C0 controls are not allowed in XML and make the strict parser give up.
+_DOCTYPE = re.compile(rb"<!DOCTYPE(?:[^\[>]|\[.*?\])*>", re.I | re.S)
+_XML_CONTROLS = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Numeric character references to code points that do not exist or are not allowed in XML (&#x110000;,
+# &#0;, surrogates): feedparser's fallback parser raises ValueError on some of them.
+_CHAR_REF = re.compile(rb"&#(?:x([0-9a-fA-F]{1,16})|([0-9]{1,20}));")
+_URL_JUNK = re.compile(r"[\x00-\x20\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 
 _BLOCKS = ("p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "section", "article")
 _DROP = "//script|//style|//iframe|//noscript|//object|//embed|//template|//svg|//math"
@@ -60,28 +69,61 @@ def _content(entry: feedparser.FeedParserDict) -> str:
     return max(blocks, key=len, default="")
 
 
+def _allowed_char_ref(match: re.Match) -> bytes:
+    """A numeric character reference kept as is when XML allows its code point, else dropped."""
+    point = int(match.group(1), 16) if match.group(1) else int(match.group(2))
+    allowed = point in (0x9, 0xA, 0xD) or 0x20 <= point <= 0xD7FF or 0xE000 <= point <= 0xFFFD or 0x10000 <= point <= 0x10FFFF
+    return match.group(0) if allowed else b""
+
+
+def _safe_xml(body: bytes) -> bytes:
+    """UTF-8 feed bytes without a DTD, control characters or impossible character references."""
+    head = _DOCTYPE.sub(b"", body[:65536], count=1)
+    return _CHAR_REF.sub(_allowed_char_ref, _XML_CONTROLS.sub(b"", head + body[65536:]))
+
+
+def _canonical(link: str, extra_tracking: tuple[str, ...]) -> str:
+    """The canonical form of an entry's link, or "" when there is none or it is not a readable URL."""
+    if not link:
+        return ""
+    try:
+        return canonical_url(link, extra_tracking)
+    except BadURL:
+        return ""
+
+
 def parse_feed(response: Response, feed_id: str, extra_tracking: tuple[str, ...] = ()) -> list[Entry]:
     """Entries of a feed response; raise NotAFeed when the body is not a feed at all."""
     body, _codec = to_utf8_xml(response.body, response.charset)
+    body = _safe_xml(body)
     headers = {"content-type": "application/xml; charset=utf-8", "content-location": response.url}
-    parsed = feedparser.parse(body, response_headers=headers, **_PARSE_OPTIONS)
+    try:
+        parsed = feedparser.parse(body, response_headers=headers, **_PARSE_OPTIONS)
+    except Exception as exc:  # feedparser's fallback parser has crashed on inputs nobody foresaw
+        raise NotAFeed(response.url, f"the feed parser failed: {type(exc).__name__}: {str(exc)[:200]}") from None
     version = parsed.get("version") or ""
     if not version and not parsed.entries:
         reason = parsed.get("bozo_exception") or "no feed root element"
         raise NotAFeed(response.url, f"no RSS, Atom or RDF feed here ({str(reason)[:200]})")
     entries: list[Entry] = []
     seen: set[str] = set()
+    links_of_guid: dict[str, str] = {}
     for item in parsed.entries:
-        link = (item.get("link") or "").strip()
+        link = _URL_JUNK.sub("", item.get("link") or "")
         if not link.lower().startswith(("http://", "https://")):
-            link = next((l.get("href", "") for l in item.get("links", []) if l.get("href", "").startswith("http")), "")
+            link = next((_URL_JUNK.sub("", l.get("href", "")) for l in item.get("links", [])
+                         if l.get("href", "").startswith("http")), "")
         title = clean_text(html_to_text(item.get("title", "")))
         summary = html_to_text(item.get("summary", ""))
         content = html_to_text(_content(item))
         if not link and not (title or summary):
             continue
-        canonical = canonical_url(link, extra_tracking) if link else ""
-        guid = (item.get("id") or link or hashlib.sha1((title + summary).encode()).hexdigest()).strip()
+        canonical = _canonical(link, extra_tracking)
+        guid = clean_text(item.get("id") or "").replace("\n", " ")[:2000]
+        if guid and links_of_guid.setdefault(guid, canonical) != canonical:
+            # The feed reuses one GUID for different links: it identifies nothing, so the link stands in.
+            guid = canonical or link
+        guid = guid or link or hashlib.sha1((title + summary).encode()).hexdigest()
         key = canonical or guid
         if key in seen:  # the same item listed twice in one feed
             continue
@@ -95,7 +137,7 @@ def parse_feed(response: Response, feed_id: str, extra_tracking: tuple[str, ...]
                 title=title[:1000],
                 summary=summary,
                 content=content,
-                author=(item.get("author") or None),
+                author=(clean_text(item.get("author") or "") or None),
                 published_at=_timestamp(item),
             )
         )
