@@ -98,6 +98,17 @@ def test_drip(server, in_headers):
     assert time.monotonic() - start < 2 + 2
 
 
+@pytest.mark.slow
+@pytest.mark.reliability("timeout within deadline + 2 s")
+def test_slow_drip_with_a_longer_deadline(server):
+    """Server drips one byte every 3 s against a 10 s deadline (the body would take 10 minutes)."""
+    url = server.route("/drip", faults.drip(b"<rss>" + b"x" * 200 + b"</rss>", 3.0, in_headers=True))
+    start = time.monotonic()
+    with _fetcher(timeout_seconds=10, connect_timeout_seconds=5) as f, pytest.raises(FetchTimeout):
+        f.get(url)
+    assert 10 - 0.5 < time.monotonic() - start < 10 + 2
+
+
 # --- Size ---------------------------------------------------------------------------------------------------
 
 def _peak_during(call) -> int:

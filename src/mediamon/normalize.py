@@ -41,10 +41,13 @@ def canonical_url(url: str, extra_tracking: frozenset[str] | tuple[str, ...] = (
         raise BadURL(url, str(exc)) from None
     scheme = parts.scheme.lower() or "http"
     host = (parts.hostname or "").lower().rstrip(".")
-    for prefix in _MOBILE_PREFIXES:
-        if host.startswith(prefix) and host.count(".") >= 2:
-            host = host[len(prefix):]
-            break
+    stripped = True
+    while stripped:  # www.m.example.com: strip until none is left, so canonicalising twice changes nothing
+        stripped = False
+        for prefix in _MOBILE_PREFIXES:
+            if host.startswith(prefix) and host.count(".") >= 2:
+                host, stripped = host[len(prefix):], True
+                break
     netloc = host if port is None or str(port) == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
     if parts.hostname and ":" in parts.hostname:  # IPv6 literal
         netloc = f"[{host}]" + ("" if port is None or str(port) == _DEFAULT_PORTS.get(scheme) else f":{port}")

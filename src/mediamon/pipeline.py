@@ -160,7 +160,11 @@ def poll_feed(feed: Feed, state: FeedState, sources: Sources) -> FeedPoll:
     kept = []
     for entry in entries:
         topics = matcher.match(entry.title, entry.summary)
-        if (topics or feed.keep_all) and entry.canonical_url:
+        if (topics or feed.keep_all) and not entry.canonical_url:
+            # One broken item costs only itself; the message names it and its link.
+            outcome.messages.append(f"skipped entry {entry.guid[:100]!r}: link {entry.url[:200]!r} is not a usable http(s) URL")
+            log.info("%s: %s", feed.id, outcome.messages[-1])
+        elif topics or feed.keep_all:
             kept.append(replace(entry, topics=topics))
     outcome.entries_seen = len(entries)
     outcome.on_topic = len(kept)
@@ -183,6 +187,7 @@ def harvest_feed(poll: FeedPoll, feed: Feed, sources: Sources, known: set[str], 
     """Fetch and extract the pages of a polled feed's entries that are not stored yet."""
     outcome = poll.outcome
     start = time.monotonic()
+    logged = len(outcome.messages)  # the poll's messages were logged when they were made
     new = [e for e in poll.entries if e.canonical_url not in known]
     outcome.known = len(poll.entries) - len(new)
     rules = ArticleRules(feed.outlet, feed.full_text, first_seen_at, sources.pipeline.min_text_chars,
@@ -228,6 +233,6 @@ def harvest_feed(poll: FeedPoll, feed: Feed, sources: Sources, known: set[str], 
             outcome.extraction_fallbacks += 1
         articles.append(article)
     outcome.duration_ms += (time.monotonic() - start) * 1000
-    for message in outcome.messages:
+    for message in outcome.messages[logged:]:
         log.info("%s: %s", feed.id, message)
     return FeedHarvest(outcome, articles)
