@@ -9,12 +9,13 @@ import threading
 import time
 import zlib
 from collections import defaultdict
-from typing import Iterable, Iterator
 from datetime import datetime, timezone
+from typing import Iterable, Iterator
 from urllib.parse import urljoin, urlsplit
 
 import httpcore
 import httpx
+from httpcore._backends.sync import SyncStream  # httpcore's socket stream (not re-exported at the top level)
 
 from .config import FetcherSettings
 from .errors import (
@@ -200,7 +201,7 @@ class _GuardedBackend(httpcore.NetworkBackend):
             for option in socket_options or ():
                 sock.setsockopt(*option)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return _DeadlineStream(httpcore._backends.sync.SyncStream(sock))
+            return _DeadlineStream(SyncStream(sock))
         raise last
 
     def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options=None):
