@@ -98,6 +98,8 @@ HOSTILE = {
                        {"第二条"}),
     "quadratic-blowup": (_rss(_item_xml(1, "&big;" * 2000) + _item_xml(2, "第二条"),
                               f'<!DOCTYPE rss [<!ENTITY big "{"x" * 100_000}">]>'), {"第二条"}),
+    # an unterminated DOCTYPE that made the first DTD-stripping regex backtrack exponentially (found in review)
+    "doctype-backtracking": (b'<?xml version="1.0"?><!DOCTYPE ' + b"[a]]]" * 40, None),
     "binary-garbage": (bytes(range(256)) * 64, None),
     "empty": (b"", None),
     "html-page": (b"<html><body><p>not a feed</p></body></html>", None),

@@ -25,7 +25,8 @@ _PARSE_OPTIONS = {"sanitize_html": False, "resolve_relative_uris": False}
 
 # Feeds never need a DTD: dropping it means no external entity is ever read (XXE) and no entity expansion
 # (billion laughs) is ever attempted. C0 controls are not allowed in XML and make the strict parser give up.
-_DOCTYPE = re.compile(rb"<!DOCTYPE(?:[^\[>]|\[.*?\])*>", re.I | re.S)
+_DOCTYPE_START = re.compile(rb"<!DOCTYPE", re.I)
+_SUBSET_END = re.compile(rb"\][ \t\r\n]*>")
 _XML_CONTROLS = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 # Numeric character references to code points that do not exist or are not allowed in XML (&#x110000;,
 # &#0;, surrogates): feedparser's fallback parser raises ValueError on some of them.
@@ -76,10 +77,22 @@ def _allowed_char_ref(match: re.Match) -> bytes:
     return match.group(0) if allowed else b""
 
 
+def _without_doctype(body: bytes) -> bytes:
+    """The document without its DOCTYPE declaration (found by plain scanning: a regex here can backtrack for ever)."""
+    start = _DOCTYPE_START.search(body, 0, 65536)
+    if start is None:
+        return body
+    close = body.find(b">", start.end())
+    bracket = body.find(b"[", start.end(), close if close != -1 else len(body))
+    if bracket != -1:  # an internal subset: it ends at "]>"
+        end = _SUBSET_END.search(body, bracket)
+        close = end.end() - 1 if end else -1
+    return body[: start.start()] + (body[close + 1:] if close != -1 else b"")
+
+
 def _safe_xml(body: bytes) -> bytes:
     """UTF-8 feed bytes without a DTD, control characters or impossible character references."""
-    head = _DOCTYPE.sub(b"", body[:65536], count=1)
-    return _CHAR_REF.sub(_allowed_char_ref, _XML_CONTROLS.sub(b"", head + body[65536:]))
+    return _CHAR_REF.sub(_allowed_char_ref, _XML_CONTROLS.sub(b"", _without_doctype(body)))
 
 
 def _canonical(link: str, extra_tracking: tuple[str, ...]) -> str:
