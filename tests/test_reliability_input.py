@@ -256,7 +256,7 @@ _ANY_URL = st.one_of(urlish(), st.text(_URL_CHARS, max_size=80))
 
 
 @pytest.mark.reliability("only BadURL; idempotent")
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(_ANY_URL)
 @example("http://M.M.0.0/")  # found by this test: one mobile prefix was stripped per call
 @example("http://www.m.example.com/a")
@@ -284,7 +284,7 @@ def _canonical_is_idempotent(url: str) -> None:
 
 
 @pytest.mark.reliability("only FetchError subclasses")
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(_ANY_URL, st.booleans())
 @example("http://[::1/x", False)
 @example("javascript:alert(1)", True)
@@ -385,7 +385,7 @@ _STORE_ROWS = st.lists(st.tuples(_FIELD, st.one_of(urlish(), _FIELD), st.one_of(
 
 
 @pytest.mark.reliability("stored or a typed error; nothing stored twice")
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_STORE_ROWS)
 def test_fuzz_store_path(rows):
     """Hostile titles, links, GUIDs and dates through parse, harvest and the warehouse, twice."""
