@@ -91,6 +91,7 @@ def _run(warehouse: Warehouse, sources: Sources, as_of: datetime | None, logger)
     warehouse.migrate()
     pipeline.ensure_analysis(warehouse, sources.pipeline.extract_workers)
     run_id, started = _run_id(), as_of or now_utc()
+    warehouse.mark_interrupted_runs("ingest", now_utc())
     warehouse.record_run(run_id, "ingest", started, None, "running")
     states = warehouse.sync_feeds(sources.feeds, started)
     feeds = {f.id: f for f in sources.enabled_feeds()}

@@ -106,6 +106,8 @@ def ingest(
             sources_path=str(sources) if sources else None, db=str(db) if db else None,
             allow_private_addresses=True if allow_private else None,
         )
+    except MediamonError as exc:  # a full or read-only disk, a warehouse held too long: say so, no traceback
+        _fail(exc)
     finally:
         progress.set_listener(None)
     typer.echo(json.dumps(totals, ensure_ascii=False))

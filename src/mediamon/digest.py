@@ -7,6 +7,7 @@ characters, and only http(s) links without tracking parameters are kept. No I/O 
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -17,7 +18,8 @@ import jinja2
 
 from .measures import Shift, headline_shifts
 from .narratives import load_measure_settings
-from .normalize import display_text, link_url
+from .normalize import display_text as _normalized_text
+from .normalize import link_url
 
 TEMPLATES = Path(__file__).parent / "templates"
 GMAIL_CLIP_BYTES = 102_000  # Gmail clips an HTML part larger than about 102 KB
@@ -33,6 +35,16 @@ class RenderedDigest:
     subject: str
     html: str
     text: str
+
+
+def display_text(text: str | None, limit: int = 300) -> str:
+    """Feed text fit to show in the digest: normalize.display_text, then no format character at all (Unicode Cf).
+
+    Bidi marks and overrides, zero-width and other invisible format characters only change how text runs or
+    hide parts of it; a digest never needs them (normalize's list misses some, such as U+061C and tag characters).
+    """
+    shown = _normalized_text(text, limit)
+    return shown if shown.isascii() else "".join(c for c in shown if unicodedata.category(c) != "Cf")
 
 
 def _autoescape(name: str | None) -> bool:

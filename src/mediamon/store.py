@@ -6,6 +6,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import replace
@@ -18,7 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from .config import Feed, PipelineSettings, StorySettings
-from .errors import WarehouseBusy
+from .errors import MediamonError, WarehouseBusy
 from .config import PROJECT_ROOT
 from .migrate import migrate
 from .models import Article, Entry, FeedHarvest, FeedOutcome, FeedState
@@ -48,6 +49,30 @@ DIGEST_QUERIES_FILE = PROJECT_ROOT / "warehouse" / "digest_queries.sql"
 # Rows per row group for new data: small groups keep each checkpoint's rewrite small (DuckDB's minimum).
 WRITER_ROW_GROUP_SIZE = 2048
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
+# How the operating system's storage errors read in DuckDB's and Python's messages, and what to tell the operator.
+_STORAGE_PROBLEMS = {
+    "No space left on device": "no space left on device",
+    "Disk quota exceeded": "disk quota exceeded",
+    "File too large": "file size limit reached",
+    "Read-only file system": "the file system is read-only",
+    "Permission denied": "permission denied",
+}
+
+
+class WarehouseUnwritable(MediamonError):
+    """The warehouse's disk refused a write (full, read-only, no permission); nothing of that step was committed."""
+
+
+def storage_problem(exc: BaseException) -> str | None:
+    """What a storage error means for the operator (None if exc, and what caused it, is no storage error)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = str(seen)
+        for marker, meaning in _STORAGE_PROBLEMS.items():
+            if marker in text:
+                return meaning
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 class Warehouse:
@@ -71,7 +96,7 @@ class Warehouse:
                 break
             except duckdb.IOException as exc:
                 if not any(m in str(exc) for m in _LOCK_MARKERS):
-                    raise
+                    raise self._unwritable(exc) from exc
                 if time.monotonic() + delay > deadline:
                     raise WarehouseBusy(f"{self.path}: still locked by another process after {self.lock_timeout:g} s: {exc}") from None
                 if not warned:
@@ -81,8 +106,24 @@ class Warehouse:
                 delay = min(delay * 2, 5.0)
         try:
             yield con
+        except (duckdb.Error, OSError, MediamonError) as exc:
+            raise self._unwritable(exc) from exc
         finally:
-            con.close()
+            try:
+                con.close()  # closing checkpoints, which writes too
+            except (duckdb.Error, OSError) as exc:
+                if sys.exc_info()[0] is None:  # do not hide the error already on its way out
+                    raise self._unwritable(exc) from exc
+
+    def _unwritable(self, exc: BaseException) -> BaseException:
+        """A storage error as WarehouseUnwritable naming the file and what to do; any other error unchanged."""
+        problem = storage_problem(exc)
+        if problem is None or isinstance(exc, WarehouseUnwritable):
+            return exc
+        log.error("warehouse %s: a write failed: %s", self.path, exc)
+        return WarehouseUnwritable(
+            f"{self.path}: cannot write the warehouse: {problem}. Nothing of this step was committed and what "
+            f"earlier runs stored is intact; make room or fix the file system, then run again. ({exc})")
 
     def _connect_writer(self) -> duckdb.DuckDBPyConnection:
         """A read-write connection whose appends fill row groups of WRITER_ROW_GROUP_SIZE rows.
@@ -106,7 +147,11 @@ class Warehouse:
         wait_seconds. An OS lock (flock): a crashed or killed run releases it with its process."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         path = self.path.with_name(self.path.name + ".run.lock")
-        handle = open(path, "a+")
+        log.debug("%s: a %s run asks for the run lock", self.path, flow)
+        try:
+            handle = open(path, "a+")
+        except OSError as exc:
+            raise self._unwritable(exc) from exc
         deadline = time.monotonic() + wait_seconds
         announced = False
         try:
@@ -538,6 +583,22 @@ class Warehouse:
                 [run_id, flow, started_at, finished_at, status, ok, failed,
                  sum(o.new_articles for o in outcomes), sum(o.duplicates for o in outcomes)],
             )
+
+    def mark_interrupted_runs(self, flow: str, at: datetime) -> int:
+        """Mark the flow's runs still shown as running as interrupted; return how many.
+
+        Call it under the run lock: no other run of the flow is alive then, so such rows were left by a run
+        that was killed or crashed before it could record its end.
+        """
+        with self.writer() as con:
+            stale = con.execute("SELECT count(*) FROM runs WHERE flow = ? AND status = 'running'", [flow]).fetchone()[0]
+            if stale:
+                con.execute("UPDATE runs SET status = 'interrupted', finished_at = ? WHERE flow = ? AND status = 'running'",
+                            [at, flow])
+        if stale:
+            log.warning("%s: %d earlier %s run(s) ended without recording their end (killed or crashed); "
+                        "marked interrupted", self.path, stale, flow)
+        return stale
 
     def insert_baseline(self, articles: Sequence[Article], run_id: str) -> int:
         """Store the seed articles (idempotently: already stored ones are skipped); return how many were new."""
