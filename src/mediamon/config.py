@@ -34,7 +34,7 @@ class FetcherSettings(_Strict):
     user_agent: str = "mediamon/0.1 (media monitoring)"
     allow_private_addresses: bool = False
     per_host_concurrency: int = Field(2, ge=1, le=32)
-    max_retry_after_seconds: float = Field(600, ge=0)
+    max_retry_after_seconds: float = Field(86400, ge=0)  # the longest a Retry-After may park a feed
     retry_wait_cap_seconds: float = Field(30, ge=0)
     retries: int = Field(2, ge=0, le=10)
     retry_backoff_seconds: float = Field(2, ge=0)

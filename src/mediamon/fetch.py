@@ -31,7 +31,6 @@ from .models import Response
 
 _REDIRECTS = {301, 302, 303, 307, 308}
 # The longest Retry-After believed (as long as the default back-off ceiling): the feed stays enabled.
-_RETRY_AFTER_LIMIT = 24 * 3600.0
 _PIECE = 65536  # decompressed bytes produced per step, so a gzip bomb never inflates all at once
 FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/rdf+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
@@ -396,7 +395,7 @@ class Fetcher:
             if status >= 400:
                 retry_after = parse_retry_after(resp_headers.get("retry-after"))
                 if retry_after is not None:
-                    retry_after = min(retry_after, _RETRY_AFTER_LIMIT)  # a server cannot park a feed for a year
+                    retry_after = min(retry_after, s.max_retry_after_seconds)  # a server cannot park a feed for a year
                 raise HTTPStatusError(url, f"HTTP {status}", status=status, retry_after=retry_after)
             return Response(current, status, resp_headers, body, elapsed)
 
