@@ -130,6 +130,8 @@ class IngestChild:
             return False
         os.kill(self.pid, signal.SIGKILL)  # the ingest process itself, as `kill -9 PID` would
         assert self._exited(30) is not None
+        time.sleep(0.5)
+        self.orphans = _group_members(self.pid)  # its extraction pool, if it had one, outlives it
         self.cleanup()
         return True
 
@@ -139,6 +141,18 @@ class IngestChild:
             os.killpg(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def _group_members(pgid: int) -> int:
+    """How many live processes are in a process group."""
+    count = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        count += fields[0] != "Z" and int(fields[2]) == pgid
+    return count
 
 
 def _stored(db: Path) -> dict:
@@ -228,7 +242,7 @@ def _kill_loop(zygote: Zygote, sources: Path, tmp_path: Path) -> None:
     wanted = int(os.environ.get("MEDIAMON_CRASH_KILLS", "24"))
     per_chain = 3
     strata = list(range(len(commits) + 1))
-    kills, chains, stored_at_kill = 0, 0, []
+    kills, chains, stored_at_kill, orphaned = 0, 0, [], 0
     loop_start = time.monotonic()
     while kills < wanted:
         chains += 1
@@ -245,6 +259,7 @@ def _kill_loop(zygote: Zygote, sources: Path, tmp_path: Path) -> None:
             if not killed:
                 break  # this run completed before its kill: it is the chain's re-run
             kills += 1
+            orphaned += child.orphans > 0
             state = _check_after_crash(db, reference, f"chain {chains}, kill {attempt + 1}: {delay:.2f} s after commit {k}")
             stored_at_kill.append(len(state["urls"]))
         state = _stored(db)
@@ -255,7 +270,8 @@ def _kill_loop(zygote: Zygote, sources: Path, tmp_path: Path) -> None:
         digest = _digest(db)
         assert digest.text == reference_digest.text and digest.html == reference_digest.html, f"chain {chains}: digest differs"
     print(f"\nkill -9 loop: {kills} kills in {chains} chains, {time.monotonic() - loop_start:.0f} s; reference run "
-          f"{run_seconds:.1f} s, {reference['rows']} articles; stored at the kills: {sorted(stored_at_kill)}")
+          f"{run_seconds:.1f} s, {reference['rows']} articles; stored at the kills: {sorted(stored_at_kill)}; "
+          f"kills that left extraction processes running: {orphaned}")
     # The kills covered the run: some before anything was stored, some part-way, some after the last commit.
     assert min(stored_at_kill) < reference["rows"] and max(stored_at_kill) > 0
 
@@ -533,6 +549,13 @@ def test_an_unwritable_warehouse_fails_clearly_and_the_next_run_recovers(small_s
         message = str(err.value)
         assert str(db) in message and "read-only" in message.lower(), message
         assert _count(db) == before, "an analyst can still read what was stored"
+        from typer.testing import CliRunner
+
+        from mediamon.cli import app
+
+        shown = CliRunner().invoke(app, ["ingest", "--sources", str(sources), "--db", str(db), "--allow-private"])
+        assert shown.exit_code == 2 and "error:" in shown.output and "read-only" in shown.output, shown.output
+        assert "Traceback" not in shown.output
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
     assert _ingest(sources, db)["status"] == "completed" and _count(db) == len(site.stories)
