@@ -449,8 +449,8 @@ def test_an_analyst_holding_the_warehouse_delays_but_never_drops_a_commit(small_
     analysts = []
 
     def analyst_connects():
-        """Another process opens the warehouse read-only and keeps it 2.5 s, while the run fetches pages."""
-        proc = subprocess.Popen([sys.executable, "-c", ANALYST, str(db), "2.5"], stdout=subprocess.PIPE, text=True)
+        """Another process opens the warehouse read-only and keeps it 1.5 s, while the run fetches pages."""
+        proc = subprocess.Popen([sys.executable, "-c", ANALYST, str(db), "1.5"], stdout=subprocess.PIPE, text=True)
         analysts.append(proc)
         assert proc.stdout.readline().strip() == "holding"
 

@@ -130,9 +130,9 @@ def _raw_articles(vectors: list[str]) -> list[Article]:
 
 
 def _plans() -> list[WeekPlan]:
-    """Six small background weeks, so the hostile week has trends and measures around it."""
-    return [WeekPlan(w, {"chip_controls": 6, "chinese_ai": 5, "ai_valuations": 4}, copy.deepcopy(DEFAULT_FRAME_RATES))
-            for w in iso_weeks("2025-W30", 6)]
+    """Three small background weeks, so the hostile week has trends and measures around it."""
+    return [WeekPlan(w, {"chip_controls": 4, "chinese_ai": 3, "ai_valuations": 3}, copy.deepcopy(DEFAULT_FRAME_RATES))
+            for w in iso_weeks("2025-W33", 3)]
 
 
 def _digest_with(extra: list[Article], db: Path):
