@@ -8,6 +8,7 @@ from prefect.cache_policies import NO_CACHE
 
 from mediamon import mail, pipeline
 from mediamon.config import database_path, load_sources
+from mediamon.errors import WarehouseBusy
 from mediamon.fetch import now_utc
 from mediamon.store import Warehouse
 
@@ -39,7 +40,7 @@ def weekly_digest(week: str | None = None, sources_path: str | None = None, db: 
     warehouse = Warehouse(database_path(db), stories=sources.stories)
     with warehouse.run_lock("digest", settings.lock_wait_seconds) as held:
         if not held:
-            raise RuntimeError(f"{warehouse.path}: another run held the warehouse for {settings.lock_wait_seconds:.0f} s; "
+            raise WarehouseBusy(f"{warehouse.path}: another run held the warehouse for {settings.lock_wait_seconds:.0f} s; "
                                "digest not built (it runs again at its next schedule, or run it by hand)")
         iso_week, digest, html_path, eml_path, size, status = _run(warehouse, sources, settings, week, send, force, logger)
     create_markdown_artifact(

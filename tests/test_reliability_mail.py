@@ -270,3 +270,31 @@ def test_digest_flow_after_an_smtp_fault_sends_exactly_once_per_recipient(small_
     assert third["status"] == "already sent" and healthy.deliveries() == expected
     received = email.message_from_bytes(healthy.messages[0][1], policy=default_policy)
     assert received["X-Mediamon-Week"] == week
+
+
+@pytest.mark.prefect
+@pytest.mark.reliability("the digest run fails with WarehouseBusy naming the warehouse; nothing is sent")
+def test_a_digest_while_an_ingest_holds_the_warehouse_gives_up_clearly(small_warehouse, smtp_server, tmp_path,
+                                                                       prefect_harness):
+    """Digest while another run holds the warehouse (lock_wait_seconds: 0)"""
+    import shutil
+
+    import yaml
+
+    from mediamon.cli import load_flow
+    from mediamon.errors import WarehouseBusy
+    from mediamon.store import Warehouse
+
+    db = tmp_path / "mail.duckdb"
+    shutil.copy(small_warehouse.path, db)
+    sink = Scripted()
+    sources = _flow_sources(tmp_path, smtp_server(sink))
+    doc = yaml.safe_load(sources.read_text("utf-8"))
+    doc["digest"]["lock_wait_seconds"] = 0
+    sources.write_text(yaml.safe_dump(doc, allow_unicode=True), "utf-8")
+    with Warehouse(db).run_lock("ingest") as held:  # what a running ingest holds
+        assert held
+        with pytest.raises(WarehouseBusy, match=str(db)):
+            load_flow("digest").weekly_digest(week="2025-W31", sources_path=str(sources), db=str(db),
+                                              out=str(tmp_path / "r"), send=True)
+    assert sink.messages == [] and Warehouse(db).deliveries("2025-W31") == set()
