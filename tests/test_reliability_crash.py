@@ -19,7 +19,6 @@ import threading
 import time
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from fixtures.crash_site import AS_OF, DIGEST_WEEK, WEEKS, build_crash_site, crash_outlets, crash_sources_yaml

@@ -12,7 +12,6 @@ import email
 import socket
 import threading
 import time
-from datetime import datetime, timezone
 from email.policy import default as default_policy
 
 import pytest
