@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from datetime import datetime, timezone
 
 from fixtures.site import ITEMS, THIN_PAGE_FEED_TEXT, page_html
@@ -71,3 +73,38 @@ def test_pages_to_articles_in_a_process_pool_matches_in_process():
     assert in_pool == pages_to_articles(pages, rules, workers=0)
     assert [a.text.split("\n")[0] if a else None for a in in_pool] == [
         ITEMS["deepseek"].paragraphs[0], ITEMS["h20"].paragraphs[0], ITEMS["smic"].paragraphs[0], None]
+
+
+@pytest.mark.reliability("the extraction workers exit within seconds; nothing is left running")
+def test_killing_the_owner_leaves_no_extraction_workers(tmp_path):
+    """kill -9 of a process that owns the extraction pool."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = ("import os, sys, time\n"
+              "from mediamon import extract\n"
+              "pool = extract.shared_pool(2)\n"
+              "pids = {f.result() for f in [pool.submit(extract._warm) for _ in range(2)]}\n"
+              "print(' '.join(map(str, pids)), flush=True)\n"
+              "time.sleep(600)\n")
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    workers = [int(p) for p in owner.stdout.readline().split()]
+    assert workers
+    os.kill(owner.pid, signal.SIGKILL)
+    owner.wait()
+
+    def alive(pid: int) -> bool:
+        """Whether the pid runs (a zombie counts as gone)."""
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(p) for p in workers), f"workers {workers} outlived their owner"

@@ -6,6 +6,7 @@ import atexit
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -59,10 +60,29 @@ def shared_pool(workers: int) -> ProcessPoolExecutor:
             # forkserver imports this module once; workers fork from it instead of each importing it again.
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["mediamon._preload"])
-            _pool = ProcessPoolExecutor(workers, mp_context=context)
+            _pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),))
             _pool_size = workers
             atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
         return _pool
+
+
+def _exit_with(owner: int) -> None:
+    """In a worker: exit when the process that owns the pool is gone (a kill -9 of ingest leaves no orphans).
+
+    Workers are children of the forkserver, not of the owner, so PR_SET_PDEATHSIG cannot see the owner die.
+    """
+    def watch() -> None:
+        """Poll the owner's pid once a second."""
+        while True:
+            time.sleep(1)
+            try:
+                os.kill(owner, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # the pid was reused by someone else's process: the owner is gone
+                os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-owner", daemon=True).start()
 
 
 def reset_pool() -> None:

@@ -26,7 +26,9 @@ _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 _ENGLISH_STOPWORDS = frozenset("the of and to in a is that for on with as by at from it its was are be has said".split())
 _TAG = re.compile(r"<[a-zA-Z!/?][^<>]*>")
-_INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Zero-width, bidi-control and tag characters (they reorder or hide text in titles) and C0 controls.
+_INVISIBLE = re.compile(r"[\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\U000e0000-\U000e007f"
+                        r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def canonical_url(url: str, extra_tracking: frozenset[str] | tuple[str, ...] = ()) -> str:
