@@ -8,9 +8,11 @@ from prefect.cache_policies import NO_CACHE
 
 from mediamon import mail, pipeline
 from mediamon.config import database_path, load_sources
-from mediamon.errors import WarehouseBusy
+from mediamon.errors import WarehouseBusy, hide_own_tracebacks
 from mediamon.fetch import now_utc
 from mediamon.store import Warehouse
+
+hide_own_tracebacks()  # a full disk or a busy warehouse is reported in one line, not a stack
 
 
 @task(name="refresh-measures", cache_policy=NO_CACHE, persist_result=False)

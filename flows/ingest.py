@@ -16,10 +16,12 @@ from prefect.runtime import task_run
 
 from mediamon import pipeline, progress
 from mediamon.config import Feed, PipelineSettings, Sources, database_path, load_sources
-from mediamon.errors import FetchError
+from mediamon.errors import FetchError, hide_own_tracebacks
 from mediamon.fetch import now_utc
 from mediamon.models import FeedHarvest, FeedOutcome, FeedPoll, FeedState
 from mediamon.store import Warehouse
+
+hide_own_tracebacks()  # a full disk or a busy warehouse is reported in one line, not a stack
 
 
 def _worth_retrying(exc: Exception, sources: Sources) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 
 class MediamonError(Exception):
     """Base of every error mediamon raises on purpose."""
@@ -121,3 +123,22 @@ class MigrationError(MediamonError):
 def error_kind(exc: BaseException) -> str:
     """A short, stable class name for an error, as stored in the warehouse."""
     return getattr(exc, "kind", None) or type(exc).__name__
+
+
+class _HideOwnTracebacks(logging.Filter):
+    """Drop the traceback from records that carry a MediamonError: its message already names what and where."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep every record; strip exc_info only for mediamon's own errors."""
+        if record.exc_info and isinstance(record.exc_info[1], MediamonError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def hide_own_tracebacks() -> None:
+    """Keep Prefect's run loggers from printing a traceback for a full disk or a busy warehouse (idempotent)."""
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _HideOwnTracebacks) for f in logger.filters):
+            logger.addFilter(_HideOwnTracebacks())
