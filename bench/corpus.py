@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import random
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,17 +14,43 @@ from mediamon.replay import FeedItem, Story, load_corpus, render_page, render_rs
 ON_TOPIC_HINT = ("DeepSeek", "H20", "英伟达", "輝達", "Nvidia", "芯片", "晶片", "出口管制", "昇腾", "AI")
 
 
+SYNDICATED_EVERY = 10  # every 10th article reprints an earlier one under a new headline (a story of two)
+_SENTENCE_END = re.compile(r"(?<=[。！？!?])|(?<=\.)\s+")
+
+
+def _sentences_by_outlet(stories: list[Story]) -> dict[str, list[str]]:
+    """Every sentence of the demo stories, pooled per outlet (so each pool has one language and script)."""
+    pools: dict[str, set[str]] = {}
+    for s in stories:
+        for paragraph in s.body:
+            pools.setdefault(s.outlet, set()).update(x.strip() for x in _SENTENCE_END.split(paragraph) if len(x.strip()) > 8)
+    return {outlet: sorted(sentences) for outlet, sentences in pools.items()}
+
+
 def generate_stories(n: int, seed: int = 7) -> list[Story]:
-    """n distinct on-topic stories: each mixes paragraphs of two demo stories of the same language."""
+    """n on-topic articles, distinct like a real news flow: each is new text, and one in ten is a syndicated copy.
+
+    Each article has the shape of a demo story (its title, summary, paragraph count) but paragraphs drawn
+    from random sentences of that outlet's stories, so two articles share little text and stories do not
+    grow with n: the benchmark measures ingest, not an ever larger cluster of near-copies.
+    """
     _, stories = load_corpus()
     base = [s for s in stories if any(h in s.title + s.summary for h in ON_TOPIC_HINT) and s.published]
+    pools = _sentences_by_outlet(base)
     rng = random.Random(seed)
-    out = []
+    out: list[Story] = []
     for i in range(n):
         a = base[i % len(base)]
-        b = rng.choice([s for s in base if s.outlet == a.outlet] or base)
-        paragraphs = list(a.body) + [p for p in b.body if p not in a.body][:2] + [f"（基准稿件第{i}号）"]
-        rng.shuffle(paragraphs)
+        if i % SYNDICATED_EVERY == SYNDICATED_EVERY - 1:
+            original = out[i - SYNDICATED_EVERY // 2]
+            body = original.body[:-1] + (f"（来源：{original.outlet}）",)  # a credit line instead of the marker
+            out.append(Story(f"bench-{i}", a.outlet, f"{a.title}（转载{i}）", body, original.summary,
+                             original.published + timedelta(hours=2), a.author, a.week, copy_of=original.id))
+            continue
+        pool = pools[a.outlet]
+        joiner = " " if pool[0].isascii() else ""
+        paragraphs = [joiner.join(rng.sample(pool, 3)) for _ in range(len(a.body) + 2)]
+        paragraphs.append(f"（基准稿件第{i}号）")
         out.append(Story(f"bench-{i}", a.outlet, f"{a.title}（{i}）", tuple(paragraphs), a.summary,
                          a.published + timedelta(minutes=i), a.author, a.week))
     return out

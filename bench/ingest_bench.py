@@ -46,7 +46,14 @@ def start_server(n: int, feed_size: int):
         stop.set()
         proc.join(5)
 
+    stopper.pid = proc.pid  # type: ignore[attr-defined]
     return feeds, stopper
+
+
+def process_cpu_ms(pid: int) -> float:
+    """CPU milliseconds (user + system) a live process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def write_sources(feeds: dict[str, str], path: Path, workers: int) -> Path:
@@ -128,25 +135,31 @@ def child(n: int, feed_size: int, workers: int) -> None:
             sources = write_sources(feeds, Path(tmp) / "sources.yaml", workers)
             flow(name="warm-up")(lambda: None)()  # start Prefect's ephemeral server before timing
             ingest = load_flow("ingest").ingest
+            server_cpu, main_cpu = process_cpu_ms(stop.pid), time.process_time()
             start = time.perf_counter()
             totals = ingest(sources_path=str(sources), db=str(Path(tmp) / "bench.duckdb"))
             seconds = time.perf_counter() - start
-            worker_peaks = []
-            if extract._pool is not None:
+            server_cpu, main_cpu = process_cpu_ms(stop.pid) - server_cpu, (time.process_time() - main_cpu) * 1000
+            worker_peaks, worker_cpu = [], 0.0
+            if extract._pool is not None:  # the workers started during the run: all their CPU is the run's
                 for pid in list(extract._pool._processes):
                     status = Path(f"/proc/{pid}/status").read_text()
                     worker_peaks.append(int(status.split("VmHWM:")[1].split()[0]) / 1024)
+                    worker_cpu += process_cpu_ms(pid)
     finally:
         stop()
     main_peak = int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]) / 1024
-    print(json.dumps({"n": n, "feeds": len(feeds), "seconds": seconds, "new": totals["new_articles"],
-                      "main_peak_mb": main_peak, "worker_peak_mb": max(worker_peaks, default=0.0)}))
+    new = totals["new_articles"]
+    print(json.dumps({"n": n, "feeds": len(feeds), "seconds": seconds, "new": new,
+                      "main_peak_mb": main_peak, "worker_peak_mb": max(worker_peaks, default=0.0),
+                      "cpu_ms_per_article": {"flow process": main_cpu / new, "extraction workers": worker_cpu / new,
+                                             "feed server (not ingest)": server_cpu / new}}))
 
 
 def main() -> None:
     """Measure the stages, run each size end to end, print the tables."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[800, 1600, 3200])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1600, 3200, 6400])
     ap.add_argument("--feed-size", type=int, default=50)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
@@ -177,6 +190,10 @@ def main() -> None:
     print(f"\nstage CPU cost per article, one core, mean of all measurements ({cores} cores here):")
     for name in results[0]["stage_ms"]:
         print(f"  {name:18s} {sum(r['stage_ms'][name] for r in results) / len(results):7.2f} ms")
+    print("\nwhere the CPU went in the end-to-end runs, ms per article:")
+    print(f"  {'N':>6} " + " ".join(f"{k:>24}" for k in results[0]["cpu_ms_per_article"]))
+    for r in results:
+        print(f"  {r['n']:6d} " + " ".join(f"{v:24.1f}" for v in r["cpu_ms_per_article"].values()))
     if len(results) >= 2:
         # Fixed costs (the flow run, starting the extraction processes, the final measures) cancel out
         # between two sizes: the marginal rate is what each further article costs end to end.

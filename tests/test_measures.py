@@ -199,3 +199,22 @@ def test_incremental_refreshes_equal_a_full_recount(planted_warehouse, tmp_path)
             """Rows with floats rounded (sums may differ in the last bits)."""
             return [tuple(round(v, 9) if isinstance(v, float) else v for v in r) for r in rows]
         assert rounded(incremental) == rounded(recounted), table
+
+
+def test_a_recount_beyond_the_memory_budget_finishes_without_it(planted_warehouse, tmp_path, caplog):
+    """A writer budget too small for the measures (1 MB here) makes DuckDB run out of memory; the refresh
+    says so and recounts without the limit instead of failing the run, with the same result."""
+    import shutil
+
+    from mediamon.store import Warehouse
+
+    copy_path = tmp_path / "tight.duckdb"
+    shutil.copy(planted_warehouse.path, copy_path)
+    tight = Warehouse(copy_path, memory_mb=1)
+    with caplog.at_level("WARNING", logger="mediamon.store"):
+        pipeline.refresh_measures(tight, full=True)
+    assert "the measures need more than 1 MB" in caplog.text
+    with planted_warehouse.reader() as con:
+        expected = con.execute("SELECT iso_week, narrative, articles FROM weekly_narratives ORDER BY ALL").fetchall()
+    with tight.reader() as con:
+        assert con.execute("SELECT iso_week, narrative, articles FROM weekly_narratives ORDER BY ALL").fetchall() == expected

@@ -48,6 +48,8 @@ class PipelineSettings(_Strict):
     write_batch_articles: int = Field(500, ge=1)
     backoff_max_hours: float = Field(24, gt=0)
     run_lock_wait_seconds: float = Field(0, ge=0)  # a run that finds another in progress waits this long, then skips
+    # DuckDB's memory while writing; beyond it, large aggregations spill to <warehouse>.tmp instead of growing.
+    warehouse_memory_mb: int = Field(128, ge=64)
     # Where the poll and harvest tasks run: Prefect's threads in the flow's process (extraction in its
     # process pool), or a Dask cluster (prefect-dask), each Dask worker fetching and extracting in-process.
     task_runner: Literal["threads", "dask"] = "threads"

@@ -48,6 +48,8 @@ MIGRATIONS = PROJECT_ROOT / "warehouse" / "migrations"
 DIGEST_QUERIES_FILE = PROJECT_ROOT / "warehouse" / "digest_queries.sql"
 # Rows per row group for new data: small groups keep each checkpoint's rewrite small (DuckDB's minimum).
 WRITER_ROW_GROUP_SIZE = 2048
+# DuckDB's memory for a writer, unless the caller passes the configured pipeline.warehouse_memory_mb.
+WRITER_MEMORY_MB = 128
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
 # How the operating system's storage errors read in DuckDB's and Python's messages, and what to tell the operator.
 _STORAGE_PROBLEMS = {
@@ -78,21 +80,24 @@ def storage_problem(exc: BaseException) -> str | None:
 class Warehouse:
     """A DuckDB file that is held only while a batch is written, so analysts can read between runs."""
 
-    def __init__(self, path: str | Path, lock_timeout: float = 300.0, stories: StorySettings | None = None):
-        """Point at a warehouse file; writers wait up to lock_timeout seconds for another process."""
+    def __init__(self, path: str | Path, lock_timeout: float = 300.0, stories: StorySettings | None = None,
+                 memory_mb: int = WRITER_MEMORY_MB):
+        """Point at a warehouse file; writers wait up to lock_timeout seconds for another process, use memory_mb."""
         self.path = Path(path)
         self.lock_timeout = lock_timeout
         self.stories = stories or StorySettings()
+        self.memory_mb = memory_mb
 
     @contextmanager
-    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-write connection, waiting (with a log line) while another process holds the file."""
+    def writer(self, unlimited: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection (DuckDB within memory_mb unless unlimited), waiting with a log line while
+        another process holds the file."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.lock_timeout
         delay, warned = 0.2, False
         while True:
             try:
-                con = self._connect_writer()
+                con = self._connect_writer(None if unlimited else self.memory_mb)
                 break
             except duckdb.IOException as exc:
                 if not any(m in str(exc) for m in _LOCK_MARKERS):
@@ -125,13 +130,15 @@ class Warehouse:
             f"{self.path}: cannot write the warehouse: {problem}. Nothing of this step was committed and what "
             f"earlier runs stored is intact; make room or fix the file system, then run again. ({exc})")
 
-    def _connect_writer(self) -> duckdb.DuckDBPyConnection:
+    def _connect_writer(self, memory_mb: int | None) -> duckdb.DuckDBPyConnection:
         """A read-write connection whose appends fill row groups of WRITER_ROW_GROUP_SIZE rows.
 
         Every checkpoint rewrites the last row group; with DuckDB's default size (122,880 rows) that group
-        held every article stored so far, so a commit's memory and time grew with the warehouse.
+        held every article stored so far, so a commit's memory and time grew with the warehouse. The memory
+        limit bounds the rest: DuckDB's default (80% of RAM) let the measures refresh grow with the run.
         """
-        con = duckdb.connect()
+        config = {"temp_directory": f"{self.path}.tmp"} | ({"memory_limit": f"{memory_mb}MB"} if memory_mb else {})
+        con = duckdb.connect(config=config)
         try:
             path = str(self.path).replace("'", "''")
             con.execute(f"ATTACH '{path}' AS warehouse (ROW_GROUP_SIZE {WRITER_ROW_GROUP_SIZE})")
@@ -438,7 +445,20 @@ class Warehouse:
         text = MEASURES_FILE.read_text("utf-8")
         key = hashlib.sha256(f"{version}\0{text}\0{sorted(MIGRATIONS.glob('*.sql'))[-1].name}".encode()).hexdigest()[:16]
         start = time.monotonic()
-        with self.writer() as con:
+        try:
+            self._refresh_measures_once(False, key, text, settings, catalog, full)
+        except duckdb.OutOfMemoryException as exc:
+            # A full recount of a large warehouse can need more than the writer's budget: finish it rather than fail.
+            log.warning("warehouse %s: the measures need more than %d MB (%s); recounting without the limit "
+                        "(raise pipeline.warehouse_memory_mb to skip the first attempt)",
+                        self.path, self.memory_mb, str(exc).splitlines()[0])
+            self._refresh_measures_once(True, key, text, settings, catalog, full)
+        return time.monotonic() - start
+
+    def _refresh_measures_once(self, unlimited: bool, key: str, text: str, settings: dict[str, float],
+                               catalog: list[dict], full: bool) -> None:
+        """One attempt at refresh_measures, in one transaction, within memory_mb unless unlimited."""
+        with self.writer(unlimited) as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 state = dict(con.execute("SELECT key, value FROM analysis_state WHERE key IN ('measures_key', 'measures_rowid')").fetchall())
@@ -460,7 +480,6 @@ class Warehouse:
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-        return time.monotonic() - start
 
     def latest_week(self) -> str | None:
         """The last ISO week with measures (None before any article is stored)."""
