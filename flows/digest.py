@@ -39,7 +39,7 @@ def weekly_digest(week: str | None = None, sources_path: str | None = None, db: 
     logger = get_run_logger()
     sources = load_sources(sources_path)
     settings = sources.digest if out is None else sources.digest.model_copy(update={"reports_dir": out})
-    warehouse = Warehouse(database_path(db), stories=sources.stories, memory_mb=sources.pipeline.warehouse_memory_mb)
+    warehouse = Warehouse.configured(database_path(db), sources)
     with warehouse.run_lock("digest", settings.lock_wait_seconds) as held:
         if not held:
             raise WarehouseBusy(f"{warehouse.path}: another run held the warehouse for {settings.lock_wait_seconds:.0f} s; "

@@ -76,7 +76,7 @@ def ingest(
     sources = load_sources(sources_path)
     if allow_private_addresses is not None:
         sources = sources.with_overrides(allow_private_addresses=allow_private_addresses)
-    warehouse = Warehouse(database_path(db), stories=sources.stories, memory_mb=sources.pipeline.warehouse_memory_mb)
+    warehouse = Warehouse.configured(database_path(db), sources)
     with warehouse.run_lock("ingest", sources.pipeline.run_lock_wait_seconds) as held:
         if not held:
             totals = {"status": "skipped", "reason": "another run holds the warehouse", "db": str(warehouse.path),

@@ -13,7 +13,7 @@ from mediamon.store import Warehouse
 def rebuild_stories(sources_path: str | None = None, db: str | None = None) -> dict:
     """Recompute signatures, links and stories with the configured story settings; returns counts."""
     sources = load_sources(sources_path)
-    warehouse = Warehouse(database_path(db), stories=sources.stories, memory_mb=sources.pipeline.warehouse_memory_mb)
+    warehouse = Warehouse.configured(database_path(db), sources)
     warehouse.migrate()
     counts = warehouse.rebuild_stories()
     get_run_logger().info("rebuilt stories: %(articles)d articles, %(links)d links, %(stories)d stories", counts)

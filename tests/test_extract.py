@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from datetime import datetime, timezone
+
+import pytest
 
 from fixtures.site import ITEMS, THIN_PAGE_FEED_TEXT, page_html
 from mediamon.extract import ArticleRules, build_article, extract_page, pages_to_articles

@@ -55,7 +55,7 @@ def init(db: Optional[Path] = DbOption, sources: Optional[Path] = SourcesOption)
     """Create or migrate the warehouse and load the seed articles as the baseline."""
     try:
         cfg = load_sources(sources)
-        warehouse = Warehouse(database_path(db), stories=cfg.stories)
+        warehouse = Warehouse.configured(database_path(db), cfg)
         applied = warehouse.migrate()
         added = warehouse.insert_baseline(load_seeds(now_utc(), protected=cfg.script_terms), run_id="init")
         pipeline.ensure_analysis(warehouse)
@@ -207,10 +207,11 @@ def status(db: Optional[Path] = DbOption) -> None:
 
 
 @narratives_app.command("rebuild")
-def narratives_rebuild(db: Optional[Path] = DbOption, workers: int = typer.Option(2, help="Processes for jieba.")) -> None:
+def narratives_rebuild(db: Optional[Path] = DbOption, sources: Optional[Path] = SourcesOption,
+                       workers: int = typer.Option(2, help="Processes for jieba.")) -> None:
     """Recount every article's terms and relabel it with config/ as it is now, then refresh the measures."""
     try:
-        warehouse = Warehouse(database_path(db))
+        warehouse = Warehouse.configured(database_path(db), load_sources(sources))
         warehouse.migrate()
         counts = pipeline.ensure_analysis(warehouse, workers, force=True)
         seconds = pipeline.refresh_measures(warehouse, full=True)
@@ -220,11 +221,11 @@ def narratives_rebuild(db: Optional[Path] = DbOption, workers: int = typer.Optio
 
 
 @narratives_app.command("refresh")
-def narratives_refresh(db: Optional[Path] = DbOption,
+def narratives_refresh(db: Optional[Path] = DbOption, sources: Optional[Path] = SourcesOption,
                        full: bool = typer.Option(False, "--full", help="Recount every week, not only the changed ones.")) -> None:
     """Bring the weekly measures (v_weekly_*) up to date from the stored labels and terms."""
     try:
-        seconds = pipeline.refresh_measures(Warehouse(database_path(db)), full)
+        seconds = pipeline.refresh_measures(Warehouse.configured(database_path(db), load_sources(sources)), full)
     except MediamonError as exc:
         _fail(exc)
     typer.echo(f"weekly measures refreshed in {seconds:.2f} s")

@@ -40,6 +40,9 @@ class FetcherSettings(_Strict):
     retry_backoff_seconds: float = Field(2, ge=0)
 
 
+# DuckDB's memory for a warehouse writer (pipeline.warehouse_memory_mb), in MB.
+WAREHOUSE_MEMORY_MB = 128
+
 class PipelineSettings(_Strict):
     """How pages become articles."""
 
@@ -49,7 +52,7 @@ class PipelineSettings(_Strict):
     backoff_max_hours: float = Field(24, gt=0)
     run_lock_wait_seconds: float = Field(0, ge=0)  # a run that finds another in progress waits this long, then skips
     # DuckDB's memory while writing; beyond it, large aggregations spill to <warehouse>.tmp instead of growing.
-    warehouse_memory_mb: int = Field(128, ge=64)
+    warehouse_memory_mb: int = Field(WAREHOUSE_MEMORY_MB, ge=64)
     # Where the poll and harvest tasks run: Prefect's threads in the flow's process (extraction in its
     # process pool), or a Dask cluster (prefect-dask), each Dask worker fetching and extracting in-process.
     task_runner: Literal["threads", "dask"] = "threads"

@@ -88,7 +88,7 @@ def main() -> int:
     weeks = sorted({s.week for s in stories})
     print(f"demo corpus: {len(stories)} articles, {len(outlets)} outlets, weeks {weeks[0]} to {weeks[-1]}", flush=True)
     shipped = load_sources(DEFAULT_SOURCES)
-    warehouse = Warehouse(db, stories=shipped.stories, memory_mb=shipped.pipeline.warehouse_memory_mb)
+    warehouse = Warehouse.configured(db, shipped)
     warehouse.migrate()
     seeds = load_seeds(now_utc(), protected=shipped.script_terms)
     print(f"baseline: {warehouse.insert_baseline(seeds, 'demo-init')} seed articles loaded", flush=True)

@@ -77,9 +77,7 @@ def _exit_with(owner: int) -> None:
             time.sleep(1)
             try:
                 os.kill(owner, 0)
-            except ProcessLookupError:
-                os._exit(1)
-            except PermissionError:  # the pid was reused by someone else's process: the owner is gone
+            except (ProcessLookupError, PermissionError):  # gone, or its pid reused by another user's process
                 os._exit(1)
 
     threading.Thread(target=watch, name="exit-with-owner", daemon=True).start()

@@ -18,7 +18,7 @@ from typing import Callable, Iterator, Sequence
 import duckdb
 import pyarrow as pa
 
-from .config import Feed, PipelineSettings, StorySettings
+from .config import WAREHOUSE_MEMORY_MB, Feed, PipelineSettings, Sources, StorySettings
 from .errors import MediamonError, WarehouseBusy
 from .config import PROJECT_ROOT
 from .migrate import migrate
@@ -48,8 +48,6 @@ MIGRATIONS = PROJECT_ROOT / "warehouse" / "migrations"
 DIGEST_QUERIES_FILE = PROJECT_ROOT / "warehouse" / "digest_queries.sql"
 # Rows per row group for new data: small groups keep each checkpoint's rewrite small (DuckDB's minimum).
 WRITER_ROW_GROUP_SIZE = 2048
-# DuckDB's memory for a writer, unless the caller passes the configured pipeline.warehouse_memory_mb.
-WRITER_MEMORY_MB = 128
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
 # How the operating system's storage errors read in DuckDB's and Python's messages, and what to tell the operator.
 _STORAGE_PROBLEMS = {
@@ -81,12 +79,17 @@ class Warehouse:
     """A DuckDB file that is held only while a batch is written, so analysts can read between runs."""
 
     def __init__(self, path: str | Path, lock_timeout: float = 300.0, stories: StorySettings | None = None,
-                 memory_mb: int = WRITER_MEMORY_MB):
+                 memory_mb: int = WAREHOUSE_MEMORY_MB):
         """Point at a warehouse file; writers wait up to lock_timeout seconds for another process, use memory_mb."""
         self.path = Path(path)
         self.lock_timeout = lock_timeout
         self.stories = stories or StorySettings()
         self.memory_mb = memory_mb
+
+    @classmethod
+    def configured(cls, path: str | Path, sources: Sources) -> "Warehouse":
+        """The warehouse at path with the story settings and writer memory of a sources file."""
+        return cls(path, stories=sources.stories, memory_mb=sources.pipeline.warehouse_memory_mb)
 
     @contextmanager
     def writer(self, unlimited: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
