@@ -12,7 +12,7 @@ export PREFECT_LOGGING_LEVEL ?= WARNING
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test test-all bench reliability venv clean browser server worker serve run
+.PHONY: demo test test-all bench reliability venv clean browser server worker serve run lint
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -39,6 +39,7 @@ server: venv
 	$(RUN) prefect server start --host 127.0.0.1 --port 4200
 
 worker: venv
+	$(RUN) mediamon prefect check --wait 120
 	$(RUN) prefect work-pool inspect mediamon >/dev/null 2>&1 || $(RUN) prefect work-pool create mediamon --type process
 	MEDIAMON_HOME=$(CURDIR) $(RUN) prefect --no-prompt deploy --all
 	$(RUN) prefect worker start --pool mediamon
@@ -57,6 +58,9 @@ demo: venv
 
 test: venv
 	$(RUN) pytest -q
+
+lint: venv
+	$(RUN) ruff check src flows tests bench
 
 # Every fault, hostile-input, crash and concurrency case, the slow ones too, then a table of the results.
 reliability: venv

@@ -4,7 +4,13 @@ DuckDB re-serialises ART indexes at every checkpoint (each writer connection clo
 indexes a batch's cost grows with the table. Run: python bench/duckdb_index_checkpoint.py
 """
 
-import duckdb, time, os, random, string, tempfile
+import os
+import tempfile
+import time
+
+import duckdb
+
+
 def run(n, indexed):
     """Mean ms to open, append 100 rows and close, on a table of n rows."""
     d = tempfile.mkdtemp(); path = os.path.join(d, "t.duckdb")

@@ -20,15 +20,15 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import yaml  # noqa: E402
-
 from corpus import serve_corpus  # noqa: E402
+
 from mediamon.config import DEFAULT_SOURCES, FetcherSettings, PipelineSettings, StorySettings  # noqa: E402
 
 
@@ -96,7 +96,7 @@ def stage_costs(sample: int = 60) -> dict[str, float]:
             fetch_ms += ms
             pages.append(Page(e, r.body, r.charset, r.url))
         # The same rules as the flow: analysed (terms, labels) and signed for near-duplicate detection.
-        rules = ArticleRules("基准新闻网", False, datetime.now(timezone.utc), PipelineSettings().min_text_chars,
+        rules = ArticleRules("基准新闻网", False, datetime.now(UTC), PipelineSettings().min_text_chars,
                              {"昇騰": "昇腾"}, StorySettings())
         page_to_article(pages[0], rules)  # warm-up: trafilatura and OpenCC load lazily
         articles, extract_ms = [], 0.0
@@ -112,7 +112,7 @@ def stage_costs(sample: int = 60) -> dict[str, float]:
             wh = Warehouse(Path(tmp) / "b.duckdb")
             wh.migrate()
             _, store_ms = cpu_ms(wh.commit, "bench", [FeedHarvest(FeedOutcome("bench"), many)], PipelineSettings(),
-                                 datetime.now(timezone.utc))
+                                 datetime.now(UTC))
         store_ms *= len(pages) / len(many)
         fetcher.close()
     finally:

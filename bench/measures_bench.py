@@ -15,7 +15,7 @@ import resource
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mediamon import pipeline
@@ -70,7 +70,7 @@ def run(n: int, terms: int, directory: Path) -> dict:
     """Fill a warehouse with n articles and time the weekly measures over it."""
     wh = Warehouse(directory / f"measures-{n}.duckdb")
     wh.migrate()
-    wh.insert_baseline(load_seeds(datetime(2025, 3, 10, tzinfo=timezone.utc)), "seeds")
+    wh.insert_baseline(load_seeds(datetime(2025, 3, 10, tzinfo=UTC)), "seeds")
     pipeline.refresh_measures(wh)  # writes the narrative catalog the fill reads
     start = time.monotonic()
     fill_rows(wh, 0, n, n, terms)

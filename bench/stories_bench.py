@@ -13,7 +13,7 @@ import re
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mediamon import store
@@ -24,7 +24,7 @@ from mediamon.replay import load_corpus
 from mediamon.stories import sign_article
 
 PER_DAY = 150
-START = datetime(2023, 1, 1, tzinfo=timezone.utc)
+START = datetime(2023, 1, 1, tzinfo=UTC)
 
 
 def _paragraph_pool() -> list[str]:
@@ -80,14 +80,14 @@ def measure(stored: int, probe: int = 1000, batch: int = 100) -> dict:
         wh.migrate()
         for i in range(0, stored, 5000):
             wh.commit("fill", [FeedHarvest(FeedOutcome("bench"), make_articles(i, min(5000, stored - i), pool, params, rng))],
-                      PipelineSettings(), datetime.now(timezone.utc))
+                      PipelineSettings(), datetime.now(UTC))
         new = make_articles(stored, probe, pool, params, rng)
         store.assign_stories = timed
         try:
             start, base = time.perf_counter(), rss_mb()
             for i in range(0, probe, batch):
                 wh.commit("probe", [FeedHarvest(FeedOutcome("bench"), new[i:i + batch])], PipelineSettings(),
-                          datetime.now(timezone.utc))
+                          datetime.now(UTC))
             commit_s = time.perf_counter() - start
         finally:
             store.assign_stories = original

@@ -10,12 +10,13 @@ from __future__ import annotations
 import itertools
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from fixtures.syndication import labelled_set, pair_scores  # noqa: E402
+
 from mediamon.config import PipelineSettings, StorySettings  # noqa: E402
 from mediamon.models import FeedHarvest, FeedOutcome  # noqa: E402
 from mediamon.store import Warehouse  # noqa: E402
@@ -28,7 +29,7 @@ def grouping(params: StorySettings, articles) -> dict[str, str]:
         wh.migrate()
         for i in range(0, len(articles), 50):
             wh.commit("eval", [FeedHarvest(FeedOutcome("eval"), articles[i:i + 50])], PipelineSettings(),
-                      datetime.now(timezone.utc))
+                      datetime.now(UTC))
         with wh.reader() as con:
             return dict(con.execute("SELECT article_id, story_id FROM article_stories").fetchall())
 

@@ -14,10 +14,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from prefect import serve  # noqa: E402
-
 from digest import weekly_digest  # noqa: E402
 from ingest import ingest  # noqa: E402
+from prefect import serve  # noqa: E402
+from prefect.schedules import Cron  # noqa: E402
+
+from mediamon.orchestration import PrefectUnavailable, prefect_api  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -28,11 +30,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--timezone", default="Asia/Shanghai")
     parser.add_argument("--no-send", action="store_true", help="archive digests without emailing them")
     args = parser.parse_args(argv)
-    serve(
-        ingest.to_deployment(name="ingest", interval=timedelta(hours=args.every_hours), concurrency_limit=1),
-        weekly_digest.to_deployment(name="weekly-digest", cron=args.digest_cron, timezone=args.timezone,
-                                    parameters={"send": not args.no_send}, concurrency_limit=1),
-    )
+    try:
+        with prefect_api():
+            serve(
+                ingest.to_deployment(name="ingest", interval=timedelta(hours=args.every_hours), concurrency_limit=1),
+                weekly_digest.to_deployment(name="weekly-digest", schedule=Cron(args.digest_cron, timezone=args.timezone),
+                                            parameters={"send": not args.no_send}, concurrency_limit=1),
+            )
+    except PrefectUnavailable as exc:
+        sys.exit(f"error: {exc}")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from fixtures.site import sources_yaml
+
 from mediamon.cli import load_flow
 from mediamon.store import Warehouse
 

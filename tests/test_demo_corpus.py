@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from fixtures.planted import ingest_generated
+
 from mediamon import pipeline
 from mediamon.replay import load_corpus
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-
 from fixtures.smtp import Sink
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-
 from conftest import require_shared
+
 from mediamon.config import PipelineSettings, StorySettings
 from mediamon.models import Article, FeedHarvest, FeedOutcome
-from mediamon.normalize import article_id, canonical_url, clean_text, detect_script, text_fingerprint, to_simplified, word_count
+from mediamon.normalize import (
+    article_id,
+    canonical_url,
+    clean_text,
+    detect_script,
+    text_fingerprint,
+    to_simplified,
+    word_count,
+)
 from mediamon.parse import html_to_text
-from mediamon.stories import sign_article
 from mediamon.store import Warehouse
+from mediamon.stories import sign_article
 
 pytestmark = pytest.mark.shared
 
@@ -30,7 +38,7 @@ def _items(root):
             if not url or not text:
                 continue
             when = item.get("date_published")
-            at = datetime.fromisoformat(when.replace("Z", "+00:00")) if when else datetime(2026, 2, 1, tzinfo=timezone.utc)
+            at = datetime.fromisoformat(when.replace("Z", "+00:00")) if when else datetime(2026, 2, 1, tzinfo=UTC)
             lang, script = detect_script(text)
             simplified = to_simplified(text)
             canonical = canonical_url(url)
@@ -48,7 +56,7 @@ def test_stories_over_the_exposir_archives(tmp_path):
     wh = Warehouse(tmp_path / "exposir.duckdb", stories=params)
     wh.migrate()
     for i in range(0, len(articles), 500):
-        wh.commit("dev", [FeedHarvest(FeedOutcome("dev"), articles[i:i + 500])], PipelineSettings(), datetime.now(timezone.utc))
+        wh.commit("dev", [FeedHarvest(FeedOutcome("dev"), articles[i:i + 500])], PipelineSettings(), datetime.now(UTC))
     with wh.reader() as con:
         n_articles, n_stories, multi, cross = con.execute(
             "SELECT (SELECT count(*) FROM articles), count(*), count(*) FILTER (WHERE n_articles > 1), "
@@ -90,9 +98,9 @@ def test_weekly_narratives_over_the_exposir_archives(tmp_path):
                       key=lambda a: (a.published_at, a.article_id))
     wh = Warehouse(tmp_path / "exposir.duckdb", stories=sources.stories)
     wh.migrate()
-    wh.insert_baseline(load_seeds(datetime(2025, 3, 10, tzinfo=timezone.utc)), "seeds")
+    wh.insert_baseline(load_seeds(datetime(2025, 3, 10, tzinfo=UTC)), "seeds")
     for i in range(0, len(articles), 500):
-        wh.commit("dev", [FeedHarvest(FeedOutcome("dev"), articles[i:i + 500])], PipelineSettings(), datetime.now(timezone.utc))
+        wh.commit("dev", [FeedHarvest(FeedOutcome("dev"), articles[i:i + 500])], PipelineSettings(), datetime.now(UTC))
     seconds = pipeline.refresh_measures(wh)
     with wh.reader() as con:
         weekly = con.execute(

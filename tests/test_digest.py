@@ -6,15 +6,15 @@ import copy
 import email
 import os
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.policy import default as default_policy
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-
 from fixtures.planted import store_generated
 from fixtures.smtp import Sink
+
 from mediamon import mail, pipeline
 from mediamon.config import DigestSettings
 from mediamon.digest import MAX_HTML_BYTES, build_context, render
@@ -25,7 +25,7 @@ from mediamon.synth import DEFAULT_FRAME_RATES, WeekPlan, generate, iso_weeks
 
 GOLDEN = Path(__file__).parent / "golden"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-FROZEN_AT = datetime(2025, 9, 1, 8, 0, tzinfo=timezone.utc)
+FROZEN_AT = datetime(2025, 9, 1, 8, 0, tzinfo=UTC)
 WEEK = "2025-W35"
 
 
@@ -53,8 +53,8 @@ HOSTILE_TEXT = ('美国商务部更新出口管制规则，又有5家中国企�
 def _hostile_articles() -> list[Article]:
     """Articles whose title, link and text carry script, handlers, javascript:/data: links, CSS and a pixel."""
     out = []
-    at = datetime(2025, 8, 27, 4, tzinfo=timezone.utc)
-    seen = datetime(2025, 8, 31, 15, tzinfo=timezone.utc)
+    at = datetime(2025, 8, 27, 4, tzinfo=UTC)
+    seen = datetime(2025, 8, 31, 15, tzinfo=UTC)
     for i, url in enumerate(["javascript:alert(document.cookie)", "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
                              "https://evil.example/story?utm_source=x&id=7\" onmouseover=\"alert(1)"]):
         text = HOSTILE_TEXT + f"第{i}篇。"
@@ -257,10 +257,11 @@ def test_web_copy_renders_cleanly_at_desktop_and_phone_widths(rendered, tmp_path
         try:
             for name, width, height in (("desktop", 1280, 900), ("phone", 390, 844)):
                 page = browser.new_page(viewport={"width": width, "height": height})
-                errors = []
-                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                page.on("request", lambda r: errors.append(f"network request: {r.url}") if not r.url.startswith("file:") else None)
+                errors: list[str] = []
+                page.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+                page.on("request", lambda r, errors=errors: errors.append(f"network request: {r.url}")
+                        if not r.url.startswith("file:") else None)
                 page.goto(page_file.as_uri())
                 overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
                 shot = ARTIFACTS / f"digest-{WEEK}-{name}.png"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mediamon.encoding import decode, declared_charset, to_utf8_xml
+from mediamon.encoding import declared_charset, decode, to_utf8_xml
 
 SIMPLIFIED = "美国商务部周二宣布出口管制新规，英伟达H20芯片对华出口需要许可证，𠮷祥资本表示关注。"
 TRADITIONAL = "美國商務部週二宣布出口管制新規，輝達H20晶片對華出口需要許可證，分析師表示關注。"

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-
 from fixtures.site import ITEMS, THIN_PAGE_FEED_TEXT, page_html
+
 from mediamon.extract import ArticleRules, build_article, extract_page, pages_to_articles
 from mediamon.models import Entry, Page
 
-NOW = datetime(2025, 2, 5, tzinfo=timezone.utc)
+NOW = datetime(2025, 2, 5, tzinfo=UTC)
 
 
 def _entry(summary: str = "摘要", content: str = "", title: str = "标题") -> Entry:

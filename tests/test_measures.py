@@ -9,10 +9,18 @@ from collections import Counter
 
 import duckdb
 import pytest
-
 from fixtures.planted import ingest_generated
+
 from mediamon import pipeline
-from mediamon.measures import best_sentences, burst_z, jsd, log_odds_delta, log_odds_z, prop_z, split_sentences
+from mediamon.measures import (
+    best_sentences,
+    burst_z,
+    jsd,
+    log_odds_delta,
+    log_odds_z,
+    prop_z,
+    split_sentences,
+)
 from mediamon.migrate import VIEWS_FILE
 from mediamon.synth import DEFAULT_FRAME_RATES, WeekPlan, generate, iso_weeks
 

@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mediamon.normalize import canonical_url, clean_text, detect_script, text_fingerprint, to_simplified, word_count
+from mediamon.normalize import (
+    canonical_url,
+    clean_text,
+    detect_script,
+    text_fingerprint,
+    to_simplified,
+    word_count,
+)
 
 
 @pytest.mark.parametrize(

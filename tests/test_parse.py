@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from fixtures.site import ITEMS, atom, rss
+
 from mediamon.errors import NotAFeed
 from mediamon.models import Response
 from mediamon.parse import html_to_text, parse_feed

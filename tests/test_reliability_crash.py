@@ -20,8 +20,15 @@ import time
 from pathlib import Path
 
 import pytest
+from fixtures.crash_site import (
+    AS_OF,
+    DIGEST_WEEK,
+    WEEKS,
+    build_crash_site,
+    crash_outlets,
+    crash_sources_yaml,
+)
 
-from fixtures.crash_site import AS_OF, DIGEST_WEEK, WEEKS, build_crash_site, crash_outlets, crash_sources_yaml
 from mediamon.config import DigestSettings
 from mediamon.devserver import FeedServer
 from mediamon.store import Warehouse
@@ -69,7 +76,7 @@ class Zygote:
                 return None
             time.sleep(0.01)
 
-    def start(self, sources: Path, db: Path) -> "IngestChild":
+    def start(self, sources: Path, db: Path) -> IngestChild:
         """Fork a child that runs one ingest."""
         since = len(self.lines)
         self.proc.stdin.write(f"{sources} {db}\n")

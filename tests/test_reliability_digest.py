@@ -11,25 +11,25 @@ from __future__ import annotations
 
 import copy
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-
 from conftest import require_shared
 from fixtures.planted import store_generated
+
 from mediamon import pipeline
 from mediamon.digest import build_context, render
-from mediamon.models import Article, FeedHarvest, FeedOutcome, Response
+from mediamon.models import Article, Response
 from mediamon.normalize import text_fingerprint, to_simplified
 from mediamon.store import digest_queries
 from mediamon.synth import DEFAULT_FRAME_RATES, WeekPlan, generate, iso_weeks
 
 WEEK = "2025-W35"
-FROZEN_AT = datetime(2025, 9, 1, 8, 0, tzinfo=timezone.utc)
-SEEN = datetime(2025, 8, 31, 15, tzinfo=timezone.utc)
+FROZEN_AT = datetime(2025, 9, 1, 8, 0, tzinfo=UTC)
+SEEN = datetime(2025, 8, 31, 15, tzinfo=UTC)
 ON_TOPIC = ("美国商务部更新出口管制规则，又有5家中国企业被列入实体清单。调查人员发现芯片经新加坡转口走私，执法部门加强追踪。"
             "出口管制规则要求企业在出口H20之前申请许可证。实体清单本周新增条目。")
 
@@ -91,7 +91,7 @@ def _rss(items: list[tuple[str, str, str]]) -> bytes:
     out = ['<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
            'xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>敌意新闻</title>'
            '<link>https://hostile.example/</link><description>x</description>']
-    when = datetime(2025, 8, 27, 4, tzinfo=timezone.utc)
+    when = datetime(2025, 8, 27, 4, tzinfo=UTC)
     for i, (title, link, html) in enumerate(items):
         out.append(f"<item><title>{escape(title)}</title><link>{escape(link)}</link>"
                    f"<guid>hostile-{i}</guid><pubDate>{(when + timedelta(minutes=i)).strftime('%a, %d %b %Y %H:%M:%S +0000')}</pubDate>"
@@ -124,7 +124,7 @@ def _raw_articles(vectors: list[str]) -> list[Article]:
         text = f"{vector}{ON_TOPIC}{vector}第{i}篇。"
         out.append(Article(f"rawhostile{i:08d}", "hostile-raw", f"Evil {vector} Outlet", BAD_URLS[i % len(BAD_URLS)],
                            f"https://raw.example/{i}", f"{vector} {MARK} 实体清单 {vector}", None,
-                           datetime(2025, 8, 27, 4, tzinfo=timezone.utc), SEEN, "zh", "zh-Hans", text, to_simplified(text),
+                           datetime(2025, 8, 27, 4, tzinfo=UTC), SEEN, "zh", "zh-Hans", text, to_simplified(text),
                            text_fingerprint(text + str(i)), len(text), "feed", topics=("chip_controls",)))
     return out
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fixtures import faults
+from fixtures.faults import FaultServer, item, rss_feed, sources_doc
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from fixtures import faults
-from fixtures.faults import FaultServer, item, rss_feed, sources_doc
 from mediamon import pipeline
 from mediamon.config import load_sources
 from mediamon.encoding import decode, to_utf8_xml
@@ -22,7 +22,7 @@ from mediamon.normalize import canonical_url
 from mediamon.parse import parse_feed
 from mediamon.store import Warehouse
 
-NOW = datetime(2025, 2, 5, 8, tzinfo=timezone.utc)  # a Wednesday of 2025-W06
+NOW = datetime(2025, 2, 5, 8, tzinfo=UTC)  # a Wednesday of 2025-W06
 
 # Original texts written for these tests. GBK has no 𠮷 (U+20BB7); GB18030 does; Big5 is traditional.
 TEXTS = {

@@ -187,6 +187,7 @@ def test_a_hang_after_data_is_not_counted_as_sent(smtp_server):
 def small_warehouse(tmp_path_factory):
     """A small generated warehouse with one digestible week (2025-W31)."""
     from fixtures.planted import store_generated
+
     from mediamon.synth import DEFAULT_FRAME_RATES, WeekPlan, generate
 
     plans = [WeekPlan(w, {"chip_controls": 4, "chinese_ai": 4, "ai_valuations": 3}, DEFAULT_FRAME_RATES, {})

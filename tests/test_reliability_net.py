@@ -5,12 +5,12 @@ from __future__ import annotations
 import socket
 import time
 import tracemalloc
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from fixtures import faults
 from fixtures.faults import FaultServer, item, rss_feed, sources_doc
+
 from mediamon import fetch, pipeline
 from mediamon.config import FetcherSettings, load_sources
 from mediamon.errors import (
@@ -26,7 +26,7 @@ from mediamon.fetch import Fetcher
 from mediamon.models import FeedHarvest, FeedPoll, FeedState
 from mediamon.store import Warehouse
 
-NOW = datetime(2025, 2, 5, 8, tzinfo=timezone.utc)
+NOW = datetime(2025, 2, 5, 8, tzinfo=UTC)
 PUBLIC_IP = "93.184.215.14"  # stands for "some public host"; tests route it to loopback, nothing leaves the machine
 
 
@@ -252,10 +252,10 @@ def test_429_long_retry_after_parks_the_feed(server, tmp_path, value):
     wh = _warehouse(tmp_path, sources)
     row = _record(wh, sources, feed, exc)
     assert row["enabled"] and row["failures"] == 1
-    wait = (row["next_poll_at"].replace(tzinfo=timezone.utc) - NOW).total_seconds()
+    wait = (row["next_poll_at"].replace(tzinfo=UTC) - NOW).total_seconds()
     assert wait >= expected - 2 and wait <= 86400 + 2
     due = wh.sync_feeds(sources.feeds, NOW + timedelta(seconds=expected - 60))
-    assert due[feed.id].next_poll_at.replace(tzinfo=timezone.utc) > NOW + timedelta(seconds=expected - 60)
+    assert due[feed.id].next_poll_at.replace(tzinfo=UTC) > NOW + timedelta(seconds=expected - 60)
 
 
 @pytest.mark.reliability("failures rise, feed backs off")

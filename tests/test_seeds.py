@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from conftest import require_shared
+
 from mediamon.seeds import SEEDS_DIR, load_seeds, read_manifest
 
 
@@ -29,7 +30,7 @@ def test_manifest_describes_every_seed():
 
 def test_detected_script_matches_the_manifest():
     """The pipeline's own script detection agrees with the manifest."""
-    articles = {a.guid: a for a in load_seeds(datetime.now(timezone.utc))}
+    articles = {a.guid: a for a in load_seeds(datetime.now(UTC))}
     for seed in read_manifest():
         assert articles[seed.file].script == seed.lang, seed.file
         assert articles[seed.file].is_baseline
@@ -38,7 +39,7 @@ def test_detected_script_matches_the_manifest():
 def test_seeds_are_labelled_as_a_reader_labels_them():
     """The narratives the manifest names are the pipeline's top-scoring ones, and for each narrative the frames
     the manifest names are its top-scoring frames (the reader's labels are in seeds/manifest.yaml)."""
-    articles = {a.guid: a for a in load_seeds(datetime.now(timezone.utc))}
+    articles = {a.guid: a for a in load_seeds(datetime.now(UTC))}
     for seed in read_manifest():
         labels = articles[seed.file].analysis.labels
         narratives = [l.narrative for l in sorted((l for l in labels if l.frame is None), key=lambda l: -l.score)]

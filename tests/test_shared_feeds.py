@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from conftest import CORPORA, require_shared
+
 from mediamon.errors import MediamonError
 from mediamon.models import Response
 from mediamon.parse import parse_feed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import duckdb
 import pytest
@@ -15,7 +15,7 @@ from mediamon.normalize import article_id, text_fingerprint
 from mediamon.seeds import load_seeds
 from mediamon.store import Warehouse
 
-NOW = datetime(2025, 2, 5, 8, tzinfo=timezone.utc)
+NOW = datetime(2025, 2, 5, 8, tzinfo=UTC)
 FEED = Feed(id="f1", name="F1", outlet="Outlet", url="https://example.com/f", lang="zh-Hans")
 
 

@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from fixtures.site import H20_RULE, SMIC_GB
 from fixtures.syndication import labelled_set, pair_scores
+
 from mediamon.config import PipelineSettings, StorySettings
 from mediamon.models import FeedHarvest, FeedOutcome
-from mediamon.stories import (
-    Member, UnionFind, band_keys, credited_origin, group_stories, lead_of, shingles, signature, similarity,
-)
 from mediamon.store import Warehouse
+from mediamon.stories import (
+    Member,
+    UnionFind,
+    band_keys,
+    credited_origin,
+    group_stories,
+    lead_of,
+    shingles,
+    signature,
+    similarity,
+)
 
 PARAMS = StorySettings()
-NOW = datetime(2025, 5, 1, tzinfo=timezone.utc)
+NOW = datetime(2025, 5, 1, tzinfo=UTC)
 
 
 def test_shingles_ignore_case_space_and_punctuation():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -53,7 +53,7 @@ def test_scores_explain_themselves():
 def test_seeds_carry_the_narratives_and_frames_a_reader_gives_them():
     """Every narrative and frame in the seed manifest is among those the pipeline finds."""
     manifest = {s.file: s for s in read_manifest()}
-    for article in load_seeds(datetime.now(timezone.utc), protected={"昇騰": "昇腾"}):
+    for article in load_seeds(datetime.now(UTC), protected={"昇騰": "昇腾"}):
         narratives, frames = score_article(term_counts(article.text_simplified, article.lang, top=100_000))
         seed = manifest[article.guid]
         assert set(seed.narratives) <= {n.name for n in narratives}, article.guid

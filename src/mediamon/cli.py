@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import pipeline, progress
+from . import orchestration, pipeline, progress
 from .config import PROJECT_ROOT, database_path, load_sources
 from .errors import MediamonError
 from .fetch import now_utc
@@ -29,6 +29,8 @@ stories_app = typer.Typer(help="Near-duplicate stories.")
 app.add_typer(stories_app, name="stories")
 narratives_app = typer.Typer(help="Narratives, frames and the weekly measures.")
 app.add_typer(narratives_app, name="narratives")
+prefect_app = typer.Typer(help="Prefect's API, which the ingest and digest flows report to.")
+app.add_typer(prefect_app, name="prefect")
 console = Console(stderr=True)
 
 DbOption = typer.Option(None, "--db", help="Warehouse file (default: $MEDIAMON_DB or warehouse/mediamon.duckdb).")
@@ -50,6 +52,18 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
+def _say(message: str) -> None:
+    """Progress for the operator, on stderr."""
+    console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+def run_flow(name: str, flow_name: str, **parameters):
+    """Run a flow of flows/ against Prefect's API (the configured server, or a local one started for it)."""
+    module = {}
+    with orchestration.prefect_api(_say, meanwhile=lambda: module.setdefault("flows", load_flow(name))):
+        return getattr(module["flows"], flow_name)(**parameters)
+
+
 @app.command()
 def init(db: Optional[Path] = DbOption, sources: Optional[Path] = SourcesOption) -> None:
     """Create or migrate the warehouse and load the seed articles as the baseline."""
@@ -60,6 +74,7 @@ def init(db: Optional[Path] = DbOption, sources: Optional[Path] = SourcesOption)
         added = warehouse.insert_baseline(load_seeds(now_utc(), protected=cfg.script_terms), run_id="init")
         pipeline.ensure_analysis(warehouse)
         pipeline.refresh_measures(warehouse)
+        orchestration.prepare_database(_say)  # so the first ingest does not wait for Prefect's migrations
     except MediamonError as exc:
         _fail(exc)
     typer.echo(f"warehouse {warehouse.path}: migrations applied now: {', '.join(applied) or 'none'}; "
@@ -102,10 +117,9 @@ def ingest(
     listener, _ = _progress_listener()
     progress.set_listener(listener)
     try:
-        totals = load_flow("ingest").ingest(
-            sources_path=str(sources) if sources else None, db=str(db) if db else None,
-            allow_private_addresses=True if allow_private else None,
-        )
+        totals = run_flow("ingest", "ingest",
+                          sources_path=str(sources) if sources else None, db=str(db) if db else None,
+                          allow_private_addresses=True if allow_private else None)
     except MediamonError as exc:  # a full or read-only disk, a warehouse held too long: say so, no traceback
         _fail(exc)
     finally:
@@ -159,10 +173,10 @@ def stories_rebuild(sources: Optional[Path] = SourcesOption, db: Optional[Path] 
     """Regroup every article into stories from scratch, with the story settings in sources.yaml."""
     try:
         load_sources(sources)
+        counts = run_flow("stories", "rebuild_stories", sources_path=str(sources) if sources else None,
+                          db=str(db) if db else None)
     except MediamonError as exc:
         _fail(exc)
-    counts = load_flow("stories").rebuild_stories(sources_path=str(sources) if sources else None,
-                                                   db=str(db) if db else None)
     typer.echo(json.dumps(counts))
 
 
@@ -181,9 +195,8 @@ def digest(
     except MediamonError as exc:
         _fail(exc)
     try:
-        result = load_flow("digest").weekly_digest(week=week, sources_path=str(sources) if sources else None,
-                                                   db=str(db) if db else None, out=str(out) if out else None,
-                                                   send=send, force=force)
+        result = run_flow("digest", "weekly_digest", week=week, sources_path=str(sources) if sources else None,
+                          db=str(db) if db else None, out=str(out) if out else None, send=send, force=force)
     except MediamonError as exc:
         _fail(exc)
     typer.echo(json.dumps(result, ensure_ascii=False))
@@ -266,7 +279,23 @@ def sources_check(sources: Optional[Path] = SourcesOption) -> None:
                + ", ".join(f"{k}: {len(v)} terms" for k, v in cfg.topics.items()))
 
 
+@prefect_app.command("check")
+def prefect_check(wait: float = typer.Option(0, help="Seconds to wait for a configured server to answer.")) -> None:
+    """Say which Prefect API the flows use, and whether it answers (make worker waits for `make server` this way)."""
+    try:
+        url = orchestration.configured_api_url()
+        if url is None:
+            typer.echo("no PREFECT_API_URL: each command starts a local Prefect API server for its run"
+                       + (" (its first start creates Prefect's database)" if orchestration.is_first_start() else ""))
+            return
+        orchestration.wait_for_api(url, wait, _say)
+    except MediamonError as exc:
+        _fail(exc)
+    typer.echo(f"Prefect API at {url} answers")
+
+
 def main() -> None:
     """Entry point with plain logging when not on a terminal."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per Prefect API request is noise
     app()

@@ -76,7 +76,7 @@ class StorySettings(_Strict):
     seed: int = 1
 
     @model_validator(mode="after")
-    def _bands_divide(self) -> "StorySettings":
+    def _bands_divide(self) -> StorySettings:
         """LSH needs num_perm to split evenly into bands."""
         if self.num_perm % self.bands:
             raise ValueError(f"num_perm ({self.num_perm}) must be a multiple of bands ({self.bands})")
@@ -174,7 +174,7 @@ class Sources(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> "Sources":
+    def _unique_ids(self) -> Sources:
         """Feed ids are keys in the warehouse, so they must be unique."""
         seen: set[str] = set()
         for feed in self.feeds:
@@ -187,11 +187,11 @@ class Sources(_Strict):
         """The feeds to poll."""
         return [f for f in self.feeds if f.enabled]
 
-    def with_overrides(self, **fetcher: Any) -> "Sources":
+    def with_overrides(self, **fetcher: Any) -> Sources:
         """A copy with some fetcher settings replaced (tests and the demo allow loopback this way)."""
         return self.model_copy(update={"fetcher": self.fetcher.model_copy(update=fetcher)})
 
-    def with_pipeline(self, **pipeline: Any) -> "Sources":
+    def with_pipeline(self, **pipeline: Any) -> Sources:
         """A copy with some pipeline settings replaced."""
         return self.model_copy(update={"pipeline": self.pipeline.model_copy(update=pipeline)})
 

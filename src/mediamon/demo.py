@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from . import orchestration
 from .cli import load_flow
 from .config import DEFAULT_SOURCES, PROJECT_ROOT, load_sources
 from .devserver import FeedServer
@@ -80,7 +81,16 @@ def demo_sources(feed_urls: dict[str, str], outlets, path: Path, smtp_port: int 
 
 
 def main() -> int:
-    """Run the demo and print where everything is."""
+    """Run the demo and print where everything is (one clear line, no traceback, if Prefect cannot start)."""
+    try:
+        return _run()
+    except orchestration.PrefectUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run() -> int:
+    """The demo proper."""
     db = Path(os.environ.get("MEDIAMON_DEMO_DB", DEMO_DB))
     for stale in (db, db.with_suffix(".duckdb.wal")):
         stale.unlink(missing_ok=True)  # the demo starts from scratch, so it always tells the same story
@@ -95,10 +105,10 @@ def main() -> int:
     ingest = load_flow("ingest").ingest
     digest = load_flow("digest").weekly_digest
     outbox, smtp_port = start_outbox(OUTBOX)
-    with FeedServer() as server:
+    with FeedServer() as server, orchestration.prefect_api(lambda line: print(line, flush=True)):
         site = ReplaySite(outlets, server)
         sources = demo_sources(site.publish([]), outlets, db.parent / "demo-sources.yaml", smtp_port)
-        print(f"serving {len(outlets)} demo feeds from {server.base_url}; starting Prefect (takes 15-30 s)…", flush=True)
+        print(f"serving {len(outlets)} demo feeds from {server.base_url}", flush=True)
         for week in weeks:
             site.publish([s for s in stories if s.week <= week])
             totals = ingest(sources_path=str(sources), db=str(db), allow_private_addresses=True, as_of=week_end(week))

@@ -113,7 +113,7 @@ class FeedServer:
         self.routes[path] = Route(handler=handler)
         return self.url(path)
 
-    def start(self) -> "FeedServer":
+    def start(self) -> FeedServer:
         """Serve in a daemon thread."""
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
         self._thread.start()
@@ -124,7 +124,7 @@ class FeedServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def __enter__(self) -> "FeedServer":
+    def __enter__(self) -> FeedServer:
         """Start on entry."""
         return self.start()
 

@@ -9,7 +9,7 @@ import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import trafilatura
 
@@ -17,8 +17,15 @@ from .config import StorySettings
 from .encoding import decode
 from .models import Article, Entry, Page
 from .narratives import analyse, with_analysis
+from .normalize import (
+    article_id,
+    clean_text,
+    detect_script,
+    text_fingerprint,
+    to_simplified,
+    word_count,
+)
 from .stories import sign_article
-from .normalize import article_id, clean_text, detect_script, text_fingerprint, to_simplified, word_count
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +181,7 @@ def _parse_date(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value[:10]).replace(tzinfo=timezone.utc)
+        return datetime.fromisoformat(value[:10]).replace(tzinfo=UTC)
     except ValueError:
         return None
 

@@ -9,13 +9,15 @@ import threading
 import time
 import zlib
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Iterable, Iterator
 from urllib.parse import urljoin, urlsplit
 
 import httpcore
 import httpx
-from httpcore._backends.sync import SyncStream  # httpcore's socket stream (not re-exported at the top level)
+from httpcore._backends.sync import (
+    SyncStream,  # httpcore's socket stream (not re-exported at the top level)
+)
 
 from .config import FetcherSettings
 from .errors import (
@@ -48,7 +50,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
@@ -191,7 +193,7 @@ class _GuardedBackend(httpcore.NetworkBackend):
         for family, sockaddr in addresses:
             try:
                 sock = _open_connection(family, sockaddr, max(0.001, _time_left(timeout)))
-            except socket.timeout:
+            except TimeoutError:
                 last = httpcore.ConnectTimeout(f"connecting to {host} timed out")
                 continue
             except OSError as exc:
@@ -316,7 +318,7 @@ class Fetcher:
         """Close pooled connections."""
         self._client.close()
 
-    def __enter__(self) -> "Fetcher":
+    def __enter__(self) -> Fetcher:
         """Use as a context manager."""
         return self
 
@@ -422,4 +424,4 @@ class Fetcher:
 
 def now_utc() -> datetime:
     """The current time in UTC (one place to freeze in tests)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import smtplib
-import socket
 import ssl
 import time
 from dataclasses import dataclass
@@ -140,7 +139,7 @@ def send_once(message: EmailMessage, settings: DigestSettings, recipients: list[
     except smtplib.SMTPResponseException as exc:  # sender refused, data refused (552 …), 421 …
         reply = f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace') if isinstance(exc.smtp_error, bytes) else exc.smtp_error}"
         return [], {r: reply for r in recipients}, exc.smtp_code < 500
-    except (smtplib.SMTPServerDisconnected, OSError, socket.timeout) as exc:
+    except (TimeoutError, smtplib.SMTPServerDisconnected, OSError) as exc:
         return [], {r: f"connection lost: {exc}" for r in recipients}, True
     finally:
         try:

@@ -223,7 +223,7 @@ def best_sentences(articles: list[dict], terms: tuple[str, ...], limit: int = 3)
             scored.append((hits, fit, a, shown))
     scored.sort(key=lambda s: (-s[0], -s[1], s[2]["article_id"]))
     chosen, stories, said = [], set(), set()
-    for hits, _, a, shown in scored:
+    for _hits, _, a, shown in scored:
         key = to_simplified(shown).lower()
         if a["story_id"] in stories or key in said:  # one sentence per story, and no sentence twice
             continue

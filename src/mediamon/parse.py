@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-from datetime import datetime, timezone
-
 import html
 import re
+from datetime import UTC, datetime
 
 import feedparser
 import lxml.etree
@@ -58,7 +57,7 @@ def _timestamp(entry: feedparser.FeedParserDict) -> datetime | None:
         value = entry.get(key)
         if value:
             try:
-                return datetime.fromtimestamp(calendar.timegm(value), tz=timezone.utc)
+                return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
             except (OverflowError, ValueError, TypeError):
                 continue
     return None

@@ -15,10 +15,17 @@ from .config import DigestSettings, Feed, FetcherSettings, Sources
 from .digest import MAX_HTML_BYTES, RenderedDigest, build_context, render
 from .errors import FetchError, NotAFeed, error_kind
 from .extract import ArticleRules, reset_pool, shared_pool, submit_page, warm_pool
-from .measures import Shift, best_sentences, frame_shifts, narrative_shifts, rank_shifts, term_shifts
-from .narratives import analyse_stored, catalog_rows, config_version, load_measure_settings
 from .fetch import FEED_ACCEPT, Fetcher
+from .measures import (
+    Shift,
+    best_sentences,
+    frame_shifts,
+    narrative_shifts,
+    rank_shifts,
+    term_shifts,
+)
 from .models import FeedHarvest, FeedOutcome, FeedPoll, FeedState, Page
+from .narratives import analyse_stored, catalog_rows, config_version, load_measure_settings
 from .parse import parse_feed
 from .store import digest_queries
 from .topics import TopicMatcher

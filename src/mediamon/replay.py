@@ -7,7 +7,7 @@ encodings, without the internet.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from html import escape
 from pathlib import Path
@@ -139,7 +139,7 @@ class ReplaySite:
         """Serve pages for the stories and feeds listing each outlet's newest; return outlet id -> feed URL."""
         for outlet in self.outlets.values():
             mine = [s for s in stories if s.outlet == outlet.id]
-            mine.sort(key=lambda s: (s.published or datetime.max.replace(tzinfo=timezone.utc), s.id), reverse=True)
+            mine.sort(key=lambda s: (s.published or datetime.max.replace(tzinfo=UTC), s.id), reverse=True)
             path = f"/{outlet.id}/feed.{'atom' if outlet.feed_format == 'atom' else 'xml'}"
             if outlet.broken:
                 self.feed_urls[outlet.id] = self.server.add(path, "upstream error", "text/plain", status=500, validators=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import date, datetime, time, timezone, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 import yaml
@@ -14,7 +14,14 @@ from .config import PROJECT_ROOT
 from .errors import ConfigError
 from .models import Article
 from .narratives import with_analysis
-from .normalize import article_id, clean_text, detect_script, text_fingerprint, to_simplified, word_count
+from .normalize import (
+    article_id,
+    clean_text,
+    detect_script,
+    text_fingerprint,
+    to_simplified,
+    word_count,
+)
 
 SEEDS_DIR = PROJECT_ROOT / "seeds"
 _SHANGHAI = timezone(timedelta(hours=8))
@@ -63,7 +70,7 @@ def load_seeds(first_seen_at: datetime, directory: Path = SEEDS_DIR, protected: 
         simplified = to_simplified(text, protected)
         lang, script = detect_script(text)
         canonical = f"seed://{seed.file}"
-        published = datetime.combine(seed.published, time(12, 0), tzinfo=_SHANGHAI).astimezone(timezone.utc)
+        published = datetime.combine(seed.published, time(12, 0), tzinfo=_SHANGHAI).astimezone(UTC)
         articles.append(with_analysis(Article(
             article_id=article_id(canonical), source_id="seed", outlet=seed.outlet,
             url=seed.original_url or canonical, canonical_url=canonical,

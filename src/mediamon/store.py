@@ -18,12 +18,26 @@ from typing import Callable, Iterator, Sequence
 import duckdb
 import pyarrow as pa
 
-from .config import WAREHOUSE_MEMORY_MB, Feed, PipelineSettings, Sources, StorySettings
+from .config import (
+    PROJECT_ROOT,
+    WAREHOUSE_MEMORY_MB,
+    Feed,
+    PipelineSettings,
+    Sources,
+    StorySettings,
+)
 from .errors import MediamonError, WarehouseBusy
-from .config import PROJECT_ROOT
 from .migrate import migrate
 from .models import Article, Entry, FeedHarvest, FeedOutcome, FeedState
-from .stories import Member, band_keys, credited_origin, group_stories, sign_article, signature, similarity
+from .stories import (
+    Member,
+    band_keys,
+    credited_origin,
+    group_stories,
+    sign_article,
+    signature,
+    similarity,
+)
 
 log = logging.getLogger("mediamon.store")
 
@@ -87,7 +101,7 @@ class Warehouse:
         self.memory_mb = memory_mb
 
     @classmethod
-    def configured(cls, path: str | Path, sources: Sources) -> "Warehouse":
+    def configured(cls, path: str | Path, sources: Sources) -> Warehouse:
         """The warehouse at path with the story settings and writer memory of a sources file."""
         return cls(path, stories=sources.stories, memory_mb=sources.pipeline.warehouse_memory_mb)
 

@@ -26,7 +26,7 @@ class TopicMatcher:
     patterns: dict[str, re.Pattern[str]]
 
     @classmethod
-    def from_terms(cls, topics: dict[str, tuple[str, ...]], protected: dict[str, str] | None = None) -> "TopicMatcher":
+    def from_terms(cls, topics: dict[str, tuple[str, ...]], protected: dict[str, str] | None = None) -> TopicMatcher:
         """Compile each topic's terms (and their simplified forms) into one case-insensitive regex."""
         compiled = {}
         for name, terms in topics.items():

@@ -1,0 +1,64 @@
+"""A new user's first run: the console script in its own process, an empty Prefect home, first try green."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MEDIAMON = str(Path(sys.executable).with_name("mediamon"))
+pytestmark = pytest.mark.first_run
+
+
+def fresh_env(prefect_home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a new machine: no Prefect setting at all (not the suite's harness), an empty home."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(prefect_home), PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", **extra)
+    return env
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    """Run the console script as a user would, and capture what it prints."""
+    return subprocess.run([MEDIAMON, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=900)
+
+
+def test_ingest_on_a_cold_prefect_home_works_first_time(tmp_path, sources_file):
+    """`mediamon ingest` with a brand-new PREFECT_HOME starts Prefect, says so, and stores the fixture site."""
+    home = tmp_path / "prefect-home"
+    result = run(["ingest", "--sources", str(sources_file), "--db", str(tmp_path / "w.duckdb"), "--allow-private"],
+                 fresh_env(home), tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    totals = json.loads(result.stdout.strip().splitlines()[-1])
+    assert totals["status"] == "completed" and totals["new_articles"] >= 5
+    assert "starting Prefect's local API server" in result.stderr and "first start" in result.stderr
+    assert "Prefect API ready in" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (home / "prefect.db").exists()
+
+
+def test_init_prepares_prefect_so_the_first_ingest_starts_warm(tmp_path, sources_file):
+    """`mediamon init` creates Prefect's database; the ingest after it is not a first start."""
+    home, db = tmp_path / "prefect-home", tmp_path / "w.duckdb"
+    init = run(["init", "--db", str(db), "--sources", str(sources_file)], fresh_env(home), tmp_path)
+    assert init.returncode == 0, init.stderr[-3000:]
+    assert "preparing Prefect's database" in init.stderr and (home / "prefect.db").exists()
+    again = run(["init", "--db", str(db), "--sources", str(sources_file)], fresh_env(home), tmp_path)
+    assert again.returncode == 0 and "preparing Prefect's database" not in again.stderr
+    ingest = run(["ingest", "--sources", str(sources_file), "--db", str(db), "--allow-private"], fresh_env(home), tmp_path)
+    assert ingest.returncode == 0, ingest.stderr[-3000:]
+    assert "first start" not in ingest.stderr and "Traceback" not in ingest.stderr
+
+
+def test_a_start_that_fails_ends_in_one_clear_line(tmp_path, sources_file):
+    """When Prefect cannot start in time, the user gets one `error:` line naming the setting, no traceback."""
+    result = run(["ingest", "--sources", str(sources_file), "--db", str(tmp_path / "w.duckdb"), "--allow-private"],
+                 fresh_env(tmp_path / "prefect-home", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="1"), tmp_path)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "w.duckdb").exists() or "new_articles" not in result.stdout
