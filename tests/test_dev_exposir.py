@@ -86,15 +86,15 @@ def test_weekly_narratives_over_the_exposir_archives(tmp_path):
     from dataclasses import replace
 
     from mediamon import pipeline
+    from mediamon.analysis import default_analysis, with_analysis
     from mediamon.config import load_sources
-    from mediamon.narratives import with_analysis
     from mediamon.seeds import load_seeds
 
     root = require_shared("corpora/feed_archives/exposir-rss/head")
     sources = load_sources()
     matcher = pipeline.topic_matcher(sources)
     on_topic = [replace(a, topics=t) for a in _items(root) if (t := matcher.match(a.title, a.text[:400]))]
-    articles = sorted((sign_article(with_analysis(a), sources.stories) for a in on_topic),
+    articles = sorted((sign_article(with_analysis(a, default_analysis()), sources.stories) for a in on_topic),
                       key=lambda a: (a.published_at, a.article_id))
     wh = Warehouse(tmp_path / "exposir.duckdb", stories=sources.stories)
     wh.migrate()

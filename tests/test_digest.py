@@ -16,6 +16,7 @@ from fixtures.planted import store_generated
 from fixtures.smtp import Sink
 
 from mediamon import mail, pipeline
+from mediamon.analysis import default_analysis
 from mediamon.config import DigestSettings
 from mediamon.digest import MAX_HTML_BYTES, build_context, render
 from mediamon.models import Article
@@ -74,8 +75,8 @@ def frozen(tmp_path_factory):
 @pytest.fixture(scope="module")
 def rendered(frozen):
     """The frozen week's digest."""
-    context = build_context(WEEK, frozen.digest_rows(WEEK), pipeline.week_shifts(frozen, WEEK), digest_queries(),
-                            12, FROZEN_AT)
+    context = build_context(WEEK, frozen.digest_rows(WEEK, pipeline.DIGEST_SECTIONS), pipeline.week_shifts(frozen, WEEK), digest_queries(),
+                            default_analysis().rulebook.measures, 12, FROZEN_AT)
     return render(context, "mediamon 周报 weekly digest")
 
 

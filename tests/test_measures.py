@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import random
+import re
 from collections import Counter
 
 import duckdb
@@ -12,14 +13,15 @@ import pytest
 from fixtures.planted import ingest_generated
 
 from mediamon import pipeline
+from mediamon.analysis import default_analysis
 from mediamon.measures import (
+    Shift,
     best_sentences,
     burst_z,
     jsd,
     log_odds_delta,
     log_odds_z,
     prop_z,
-    split_sentences,
 )
 from mediamon.migrate import VIEWS_FILE
 from mediamon.synth import DEFAULT_FRAME_RATES, WeekPlan, generate, iso_weeks
@@ -62,20 +64,24 @@ def test_sql_macros_match_hand_computed_cases():
     assert shared + (1 - 0.5) / 2 + (1 - 0.5) / 2 == pytest.approx(0.5)
 
 
-def test_evidence_prefers_sentences_with_the_terms_one_per_story():
-    """Evidence sentences carry the terms (any alias), come one per story, in the article's own script."""
+def test_evidence_sentences_mention_their_narrative_carry_the_terms_one_per_story():
+    """Evidence sentences match the narrative's (here the frame's) mention rule and carry the terms (any alias),
+    one per story, in the article's own script; a sentence with the term but not the narrative is not evidence."""
     articles = [
         {"article_id": "a", "story_id": "s1", "title": "甲", "outlet": "甲报", "url": "https://a.example/1",
          "text": "無關的句子在這裡。調查人員發現晶片經新加坡轉口走私。", "text_simplified": "无关的句子在这里。调查人员发现晶片经新加坡转口走私。"},
         {"article_id": "b", "story_id": "s1", "title": "乙", "outlet": "乙报", "url": "https://b.example/1",
          "text": "调查人员发现芯片走私。", "text_simplified": "调查人员发现芯片走私。"},
         {"article_id": "c", "story_id": "s2", "title": "C", "outlet": "C Times", "url": "https://c.example/1",
-         "text": "Nothing here. Officers charged smuggling cases in Singapore.", "text_simplified": "Nothing here. Officers charged smuggling cases in Singapore."},
+         "text": "Nothing here. Officers charged chip smuggling cases in Singapore.", "text_simplified": "Nothing here. Officers charged chip smuggling cases in Singapore."},
+        {"article_id": "d", "story_id": "s3", "title": "D", "outlet": "D Post", "url": "https://d.example/1",
+         "text": "Police said cigarette smuggling rose in the port.", "text_simplified": "Police said cigarette smuggling rose in the port."},
     ]
-    found = best_sentences(articles, ("smuggling", "transshipment"), limit=3)
+    shift = Shift("frame", "chip_controls", "US chip export controls", "…", "+40 pts", 3.0,
+                  frame="smuggling_enforcement", evidence_terms=("smuggling", "transshipment"))
+    found = best_sentences(articles, shift, default_analysis(), limit=3)
     assert [e.article_id for e in found] == ["a", "c"]
     assert found[0].sentence == "調查人員發現晶片經新加坡轉口走私。"  # shown as printed (traditional)
-    assert split_sentences("一。二！Three? Four.\nFive") == ["一。", "二！", "Three?", "Four.", "Five"]
 
 
 def _plans(planted: bool) -> list[WeekPlan]:
@@ -175,16 +181,27 @@ def test_jsd_in_sql_matches_python_on_stored_terms(planted_warehouse):
     assert measured == pytest.approx(expected, abs=1e-9)
 
 
-def test_every_label_is_explained_by_stored_terms(planted_warehouse):
-    """Each stored label's matched terms are stored for the article with the same counts."""
+def test_every_label_names_its_rule_and_words_found_in_the_article(planted_warehouse):
+    """Each stored label names a configured rule, and every word it says it matched is in the article's text; the
+    generated articles carry the narrative they were written for and no other."""
+    catalog = {(n.name, None): {r for r, _ in n.rules} for n in default_analysis().rulebook.narratives}
+    catalog |= {(n.name, f.name): {r for r, _ in f.rules} for n in default_analysis().rulebook.narratives for f in n.frames}
     with planted_warehouse.reader() as con:
-        missing = con.execute(
-            "SELECT count(*) FROM (SELECT l.article_id, unnest(l.matched) AS m FROM article_labels l "
-            " JOIN articles a USING (article_id) WHERE a.duplicate_of IS NULL) x "
-            "WHERE NOT EXISTS (SELECT 1 FROM article_terms t WHERE t.article_id = x.article_id "
-            "AND t.term || '×' || t.n = x.m)").fetchone()[0]
-        labelled = con.execute("SELECT count(DISTINCT article_id) FROM article_labels").fetchone()[0]
-    assert labelled > 900 and missing == 0
+        rows = con.execute(
+            "SELECT l.narrative, l.frame, l.rule, l.matched, lower(a.title || ' ' || a.text_simplified), a.url "
+            "FROM article_labels l JOIN articles a USING (article_id) WHERE a.duplicate_of IS NULL "
+            "AND NOT a.is_baseline").fetchall()
+        generated = con.execute("SELECT count(*) FROM articles WHERE NOT is_baseline AND duplicate_of IS NULL").fetchone()[0]
+    for narrative, frame, rule, matched, text, _ in rows:
+        assert rule in catalog[(narrative, frame)]
+        words = [w for m in matched for w in m.split(": ", 1)[1].split(" + ")]
+        assert words and all(w.lower() in text for w in words), (narrative, frame, matched)
+    written_for = {guid: re.search(r"(chinese_ai|chip_controls|ai_valuations)-\d+", guid).group(1) for *_, guid in rows}
+    carried = {(guid, n) for n, f, *_, guid in rows if f is None}
+    wrong = [(g, n) for g, n in carried if n != written_for[g]]
+    print(f"\ngenerated articles labelled: {len({g for g, _ in carried})} of {generated}; wrong narrative: {len(wrong)}")
+    assert not wrong
+    assert len({g for g, _ in carried}) >= 0.85 * generated
 
 
 def test_incremental_refreshes_equal_a_full_recount(planted_warehouse, tmp_path):

@@ -21,6 +21,7 @@ from conftest import require_shared
 from fixtures.planted import store_generated
 
 from mediamon import pipeline
+from mediamon.analysis import default_analysis
 from mediamon.digest import build_context, render
 from mediamon.models import Article, Response
 from mediamon.normalize import text_fingerprint, to_simplified
@@ -138,8 +139,8 @@ def _plans() -> list[WeekPlan]:
 def _digest_with(extra: list[Article], db: Path):
     """The WEEK digest of a generated warehouse plus these articles, rendered with a fixed clock."""
     warehouse = store_generated(generate(_plans(), seed=13), db, extra=extra)
-    context = build_context(WEEK, warehouse.digest_rows(WEEK), pipeline.week_shifts(warehouse, WEEK), digest_queries(),
-                            12, FROZEN_AT)
+    context = build_context(WEEK, warehouse.digest_rows(WEEK, pipeline.DIGEST_SECTIONS), pipeline.week_shifts(warehouse, WEEK), digest_queries(),
+                            default_analysis().rulebook.measures, 12, FROZEN_AT)
     return render(context, "mediamon weekly digest")
 
 

@@ -1,69 +1,85 @@
-"""Text to terms and narrative scores (the foundation of the narratives issue)."""
+"""Text to content terms: names, organisations, products, places and concepts; never function words."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from mediamon.errors import ConfigError
-from mediamon.narratives import load_narratives, score_article
 from mediamon.normalize import to_simplified
-from mediamon.seeds import load_seeds, read_manifest
-from mediamon.terms import term_counts, tokens
+from mediamon.terms import COMMON_ZH_FREQ, load_lexicon, term_counts, tokens
+
+CONFIG = Path(__file__).resolve().parents[1] / "config"
 
 
-def test_aliases_unify_scripts_and_languages():
+@pytest.fixture(scope="module")
+def lexicon():
+    """The project's lexicon."""
+    return load_lexicon(CONFIG)
+
+
+def test_aliases_unify_scripts_and_languages(lexicon):
     """英伟达, 輝達 (via the simplified copy) and Nvidia count as one entity; so do 芯片, 晶片 and chips."""
-    zh = tokens(to_simplified("輝達與英偉達的晶片"), "zh") + tokens("英伟达的芯片", "zh")
-    en = tokens("Nvidia and NVDA sell chips", "en")
+    zh = tokens(to_simplified("輝達與英偉達的晶片"), "zh", lexicon) + tokens("英伟达的芯片", "zh", lexicon)
+    en = tokens("Nvidia and NVDA sell chips", "en", lexicon)
     assert zh.count("Nvidia") == 3 and zh.count("chip") == 2
     assert en.count("Nvidia") == 2 and "chip" in en
 
 
-def test_user_dictionary_keeps_domain_terms_whole():
+def test_user_dictionary_keeps_domain_terms_whole(lexicon):
     """Domain names that jieba would split stay one term."""
-    got = tokens("恒生科技指数大涨，中芯国际与昇腾受益，实体清单扩大", "zh")
+    got = tokens("恒生科技指数大涨，中芯国际与昇腾受益，实体清单扩大", "zh", lexicon)
     assert {"Hang Seng Tech", "SMIC", "Ascend", "entity list"} <= set(got)
 
 
-def test_multiword_english_phrases_and_stopwords():
+def test_function_words_common_verbs_and_adjectives_are_not_terms(lexicon):
+    """The words a real week's digest wrongly listed as new or rising are not terms at all."""
+    listed = "面临 持有 旗下 股东 制造 个股 健康 直接 那么 人类 学习 达到 本周"
+    text = "，".join(listed.split()) + "。"
+    assert tokens(text, "zh", lexicon) == []
+    assert tokens("the company said it would directly achieve more this week", "en", lexicon) == []
+
+
+def test_content_terms_survive(lexicon):
+    """Names, products, organisations and concepts are kept; general-language words are not."""
+    got = set(tokens("深度求索发布推理模型，英伟达股价暴跌，泡沫担忧升温，寒武纪估值飙升。中国面临挑战。", "zh", lexicon))
+    assert {"DeepSeek", "推理模型", "Nvidia", "bubble", "valuation"} <= got
+    assert "中国" not in got and "面临" not in got  # 中国 is in jieba's dictionary 129,470 times: general language
+
+
+def test_common_chinese_words_are_measured_by_jiebas_dictionary(lexicon):
+    """Every Chinese term kept (outside the user dictionary and aliases) is rarer than COMMON_ZH_FREQ in jieba."""
+    import jieba
+
+    text = "国务院国资委研究起草推动央企培育新兴支柱产业工作文件，提出实现国有经济整体布局优化的跨越式发展。"
+    for term in tokens(text, "zh", lexicon):
+        if term not in lexicon.alias and term not in lexicon.user_words:
+            assert jieba.dt.FREQ.get(term, 0) < COMMON_ZH_FREQ, term
+
+
+def test_multiword_english_phrases_and_stopwords(lexicon):
     """'export controls' and 'market cap' become one term; stopwords and single Han characters go."""
-    got = tokens("The new export controls cut the market cap of the firm", "en")
+    got = tokens("The new export controls cut the market cap of the firm", "en", lexicon)
     assert "export controls" in got and "market value" in got
     assert "the" not in got and "of" not in got
-    assert "的" not in tokens("美国的出口管制", "zh")
+    assert "的" not in tokens("美国的出口管制", "zh", lexicon)
 
 
-def test_term_counts_keep_the_top_terms():
+def test_term_counts_keep_the_top_terms(lexicon):
     """Counts are per canonical term, capped to the most frequent."""
-    counts = term_counts("英伟达 英伟达 芯片 出口管制", "zh", top=2)
+    counts = term_counts("英伟达 英伟达 芯片 出口管制", "zh", lexicon, top=2)
     assert counts == {"Nvidia": 2, "chip": 1} or counts == {"Nvidia": 2, "export controls": 1}
 
 
-def test_scores_explain_themselves():
-    """A narrative score lists the terms, counts and weights that produced it."""
-    narratives, frames = score_article({"export controls": 2, "H20": 1, "短缺": 2, "chip": 5})
-    chip = next(s for s in narratives if s.name == "chip_controls")
-    assert chip.score == 3 * 2 + 2 * 1 + 1 * 3  # chip counts at most three times
-    assert chip.explain().startswith("export controls×2 (w3)")
-    assert frames["chip_controls"][0].name == "effective_bottleneck"
+def test_background_share_feeds_the_prior(lexicon):
+    """How common a term is: jieba's frequency share for Chinese, the news background for English, 0 for names."""
+    assert lexicon.background_share("模型") > lexicon.background_share("寒武纪")
+    assert lexicon.background_share("DeepSeek") == 0.0
+    assert lexicon.background_share("china") > lexicon.background_share("nvidia") > 0
 
 
-def test_seeds_carry_the_narratives_and_frames_a_reader_gives_them():
-    """Every narrative and frame in the seed manifest is among those the pipeline finds."""
-    manifest = {s.file: s for s in read_manifest()}
-    for article in load_seeds(datetime.now(UTC), protected={"昇騰": "昇腾"}):
-        narratives, frames = score_article(term_counts(article.text_simplified, article.lang, top=100_000))
-        seed = manifest[article.guid]
-        assert set(seed.narratives) <= {n.name for n in narratives}, article.guid
-        carried = {f"{n}.{f.name}" for n, fs in frames.items() for f in fs}
-        assert set(seed.frames) <= carried, (article.guid, sorted(carried))
-
-
-def test_bad_narratives_file_is_refused(tmp_path):
-    """A narrative without terms is an error naming the file and key."""
-    path = tmp_path / "narratives.yaml"
-    path.write_text("narratives:\n  x:\n    label: X\n    terms: {}\n")
-    with pytest.raises(ConfigError, match=r"narratives.yaml: x.terms"):
-        load_narratives(path)
+def test_a_broken_lexicon_is_refused(tmp_path):
+    """A config folder without its alias table is an error naming the folder."""
+    with pytest.raises(ConfigError, match="cannot read the lexicon"):
+        load_lexicon(tmp_path)

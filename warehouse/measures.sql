@@ -1,4 +1,5 @@
--- The weekly measures: rebuilt in one transaction after every ingest run (`mediamon measures refresh`).
+-- The weekly measures: brought up to date in one transaction after every ingest run (and by
+-- `mediamon narratives refresh`).
 -- Dollar-sign placeholders are the validated settings of config/narratives.yaml `measures:`.
 -- Analysts read the results through v_weekly_narratives, v_weekly_frames, v_weekly_terms and
 -- v_weekly_outlets (warehouse/views.sql), which document every column.
@@ -174,8 +175,10 @@ WHERE w.week_index >= (SELECT first_out FROM m_span)
 GROUP BY ALL;
 
 -- Rising and falling terms: this week against the previous weeks and against the baseline. The
--- informative Dirichlet prior of a term is its share of the documents compared (this week, the
--- previous weeks and the baseline), scaled to $prior_weight pseudo-documents (Monroe et al. 2008, 3.5).
+-- informative Dirichlet prior of a term (Monroe et al. 2008, 3.5) is scaled to $prior_weight pseudo-documents
+-- and shares it out half by the term's share of the documents compared (this week, the previous weeks,
+-- the baseline) and half by its share of general language (term_background: jieba's dictionary, or an
+-- English news background). A common word thus carries a heavy prior and cannot rise on a short history.
 CREATE OR REPLACE TEMP TABLE t_weekly_terms AS
 WITH scored AS (
     SELECT s.*, w.week_start,
@@ -190,7 +193,9 @@ WITH scored AS (
     LEFT JOIN m_base_totals bt ON bt.narrative = s.narrative
 ),
 priored AS (
-    SELECT *, $prior_weight * (docs + prev_docs + base_docs) / (total + prev_total + base_total) AS alpha FROM scored
+    SELECT s.*, $prior_weight * (0.5 * (docs + prev_docs + base_docs) / (total + prev_total + base_total)
+                                 + 0.5 * coalesce(g.share, 0)) AS alpha
+    FROM scored s LEFT JOIN term_background g USING (term)
 ),
 tested AS (
     SELECT
@@ -213,10 +218,12 @@ SELECT * FROM tested
 QUALIFY row_number() OVER (PARTITION BY week_index, narrative ORDER BY docs DESC, term) <= 2000
      OR abs(z_prev) >= 2 OR abs(z_base) >= 2 OR is_new;
 
--- Outlets behind each candidate new term (counted only for the few candidates: distinct counts are dear).
+-- Outlets behind each candidate new or rising term (counted only for the few candidates: distinct counts are
+-- dear). A term one outlet repeats is that outlet's habit, not a shift in the coverage.
 CREATE OR REPLACE TEMP TABLE m_new_outlets AS
 SELECT c.week_start, c.narrative, c.term, count(DISTINCT d.outlet) AS outlets
-FROM (SELECT week_start, narrative, term FROM t_weekly_terms WHERE is_new AND docs >= $new_term_min_docs) c
+FROM (SELECT week_start, narrative, term FROM t_weekly_terms
+      WHERE (is_new AND docs >= $new_term_min_docs) OR (z_prev >= $term_z AND docs >= $term_min_docs)) c
 JOIN article_terms t ON t.term = c.term
 JOIN m_docs d ON d.article_id = t.article_id AND d.week_start = c.week_start AND NOT d.is_baseline
 LEFT JOIN m_bits b ON b.narrative = c.narrative
@@ -226,7 +233,8 @@ GROUP BY ALL;
 DELETE FROM weekly_terms WHERE week_start >= (SELECT min(week_start) FROM m_weeks WHERE week_index >= (SELECT first_out FROM m_span));
 INSERT INTO weekly_terms BY NAME
 SELECT t.*, o.outlets AS new_outlets,
-    coalesce(t.z_prev >= $term_z AND t.docs >= $term_min_docs AND t.week_index >= $min_history_weeks, false) AS is_rising,
+    coalesce(t.z_prev >= $term_z AND t.docs >= $term_min_docs AND o.outlets >= $term_min_outlets
+             AND t.week_index >= $min_history_weeks, false) AS is_rising,
     coalesce(t.z_prev <= -$term_z AND t.prev_docs >= $term_min_docs AND t.week_index >= $min_history_weeks, false) AS is_falling,
     coalesce(t.is_new AND t.docs >= $new_term_min_docs AND o.outlets >= $new_term_min_outlets, false) AS is_new_entrant
 FROM t_weekly_terms t LEFT JOIN m_new_outlets o USING (week_start, narrative, term);

@@ -86,10 +86,12 @@ CREATE OR REPLACE VIEW v_feed_polls AS
 SELECT p.*, r.flow, r.started_at AS run_started_at
 FROM feed_polls p LEFT JOIN runs r USING (run_id);
 
--- Each article's narratives and frames, with the matched terms that produced every label.
+-- Each article's narratives and frames: the rule that gave each label (its name in config/narratives.yaml),
+-- its salience (score: 3 for the headline, 2 for a lead sentence, 1 for any other sentence it matched in)
+-- and the words it matched, where ('title: DeepSeek', 's7: 出口管制 + 芯片').
 CREATE OR REPLACE VIEW v_article_labels AS
 SELECT l.article_id, a.iso_week, a.outlet, a.script, a.title, a.url, a.is_baseline, a.story_id,
-       l.narrative, l.frame, c.label, l.score, l.matched
+       l.narrative, l.frame, c.label, l.rule, l.score, l.matched
 FROM article_labels l
 JOIN v_articles a USING (article_id)
 LEFT JOIN narrative_catalog c ON c.narrative = l.narrative AND c.frame IS NOT DISTINCT FROM l.frame;

@@ -48,7 +48,7 @@ def load_flow(name: str):
 
 def _fail(exc: Exception) -> None:
     """Print a mediamon error plainly and exit non-zero."""
-    console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+    console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -262,6 +262,32 @@ def narratives_shifts(
         typer.echo(f"{i}. [{s.kind}] {s.statement}")
         for e in s.evidence:
             typer.echo(f"     “{e.sentence}” ({e.outlet}: {e.title}, {e.url})")
+
+
+@narratives_app.command("evaluate")
+def narratives_evaluate(
+    labels: Path = typer.Option(..., "--labels", exists=True, dir_okay=False,
+                                help="JSON lines: id, title, text, lang, narratives (the readers' labels); "
+                                     "optional disputed, frames, frames_disputed."),
+    config_dir: Optional[Path] = typer.Option(None, "--config", help="Config folder (default: the project's config/)."),
+    errors: bool = typer.Option(True, "--errors/--no-errors", help="List every miss and false label."),
+) -> None:
+    """Score the narrative and frame rules against reader labels: P, R, F1, then each miss and false label."""
+    from .analysis import default_analysis, load_analysis
+    from .evaluation import evaluate, format_report, item_from_record
+
+    try:
+        config = load_analysis(config_dir) if config_dir else default_analysis()
+        items = []
+        for number, line in enumerate(labels.read_text("utf-8").splitlines(), start=1):
+            if line.strip():
+                try:
+                    items.append(item_from_record(json.loads(line)))
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise MediamonError(f"{labels}:{number}: not a labelled item: {exc}") from None
+    except MediamonError as exc:
+        _fail(exc)
+    typer.echo(format_report(evaluate(items, config), show_errors=errors))
 
 
 @sources_app.command("check")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import css_inline
 import jinja2
 
 from .measures import Shift, headline_shifts
-from .narratives import load_measure_settings
+from .narratives import MeasureSettings
 from .normalize import display_text as _normalized_text
 from .normalize import link_url
 
@@ -25,6 +25,8 @@ TEMPLATES = Path(__file__).parent / "templates"
 GMAIL_CLIP_BYTES = 102_000  # Gmail clips an HTML part larger than about 102 KB
 MAX_HTML_BYTES = 100_000
 SHOWN_TERM_Z = 2.0  # terms listed per narrative; the "What shifted" statements use the stricter term_z
+SHANGHAI = timezone(timedelta(hours=8))
+NOT_REPRODUCED = ("evidence", "catalog")  # per-shift article lists and configuration, not figures
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ def _narrative_section(name: str, rows: dict[str, list[dict]], weeks_shown: int)
         "falling": [{"term": display_text(t["term"], 40), "docs": t["docs"], "z": t["z_prev"]} for t in terms if t["z_prev"] <= -SHOWN_TERM_Z],
         "top_stories": [{"title": display_text(s["title"], 140), "url": link_url(s["url"]),
                      "outlets": [display_text(o, 40) for o in s["outlets"]], "articles": s["articles"],
-                     "first_seen": s["first_seen_at"].date().isoformat() if s["first_seen_at"] else "–",
+                     "date": _story_date(s),
                      "credited_origin": display_text(s["credited_origin"], 60) if s["credited_origin"] else None}
                     for s in rows["stories"] if s["narrative"] == name],
         "zh": {"articles": now["articles_zh"], "share": now["share_zh"], "lead": lead("share_zh")},
@@ -136,8 +138,17 @@ def _narrative_section(name: str, rows: dict[str, list[dict]], weeks_shown: int)
     }
 
 
+def _story_date(story: dict) -> str:
+    """When the story's lead was published, in Shanghai time; its first sighting only when it has no date."""
+    if story["published_at"]:
+        return "published " + story["published_at"].astimezone(SHANGHAI).date().isoformat()
+    if story["first_seen_at"]:
+        return "undated, first seen " + story["first_seen_at"].astimezone(SHANGHAI).date().isoformat()
+    return "undated"
+
+
 def build_context(iso_week: str, rows: dict[str, list[dict]], shifts: list[Shift], queries: dict[str, str],
-                  weeks_shown: int = 12, generated_at: datetime | None = None) -> dict:
+                  limits: MeasureSettings, weeks_shown: int = 12, generated_at: datetime | None = None) -> dict:
     """Everything the templates show for one week."""
     monday, sunday = week_dates(iso_week)
     header = rows["header"][0]
@@ -147,7 +158,6 @@ def build_context(iso_week: str, rows: dict[str, list[dict]], shifts: list[Shift
     if not headline:
         # Nothing crossed a threshold: say so, with the largest moves of a narrative or a frame and their numbers.
         labels = {r["narrative"]: r["label"] for r in rows["narratives"]}
-        limits = load_measure_settings()
 
         def why(z: float, threshold: float, prev_share: float | None) -> str:
             """Why a move is not a shift: too weak, or the level was already reached last week."""
@@ -185,7 +195,9 @@ def build_context(iso_week: str, rows: dict[str, list[dict]], shifts: list[Shift
             "reprint_share": 1 - (header["stories"] or 0) / articles if articles else None,
             "undated": header["undated"] or 0,
         },
-        "reproduce": [{"section": name, "sql": sql.replace("?", f"'{iso_week}'")} for name, sql in queries.items()],
+        "first_week": header["first_week"],
+        "reproduce": [{"section": name.replace("_", " "), "sql": sql.replace("$week", f"'{iso_week}'")}
+                      for name, sql in queries.items() if name not in NOT_REPRODUCED],
     }
 
 

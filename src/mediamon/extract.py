@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 
 import trafilatura
 
+from .analysis import analyse, default_analysis, with_analysis
 from .config import StorySettings
 from .encoding import decode
 from .models import Article, Entry, Page
-from .narratives import analyse, with_analysis
 from .normalize import (
     article_id,
     clean_text,
@@ -125,7 +125,7 @@ def page_to_article(page: Page, rules: ArticleRules) -> Article | None:
     if article is None:
         return None
     if rules.analyse:
-        article = with_analysis(article)
+        article = with_analysis(article, default_analysis())
     return sign_article(article, rules.story) if rules.story is not None else article
 
 
@@ -133,7 +133,7 @@ def _warm() -> int:
     """Run in a worker: import and initialise trafilatura and OpenCC before real work arrives."""
     extract_page("<html><body><article><p>" + "预热文本。" * 40 + "</p></article></body></html>")
     to_simplified("預熱")
-    analyse("预热", "预热文本", "zh")  # jieba's dictionary takes about 2 s to load
+    analyse("预热", "预热文本", "zh", default_analysis())  # jieba's dictionary takes about 2 s to load
     return os.getpid()
 
 

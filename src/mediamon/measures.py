@@ -11,11 +11,11 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from .analysis import AnalysisConfig
 from .normalize import to_simplified
-from .terms import load_lexicon
+from .terms import Lexicon
 
 KIND_ORDER = ("burst", "share", "frame", "new_term", "rising_term", "falling_term")
-_SENTENCE_END = re.compile(r"(?<=[。！？!?；;])|(?<=[.?!])\s+|\n+")
 _HAN = re.compile(r"[\u3400-\u9fff]")
 
 
@@ -111,7 +111,7 @@ def narrative_shifts(rows: list[dict], top_terms: dict[str, list[str]]) -> list[
     return shifts
 
 
-def frame_shifts(rows: list[dict], labels: dict[str, str], frame_terms: dict[tuple[str, str], list[str]]) -> list[Shift]:
+def frame_shifts(rows: list[dict], labels: dict[str, str]) -> list[Shift]:
     """Frame-mix shifts from v_weekly_frames rows of one week."""
     shifts = []
     for r in rows:
@@ -124,8 +124,7 @@ def frame_shifts(rows: list[dict], labels: dict[str, str], frame_terms: dict[tup
             f"to {_pct(r['share'])} of the narrative's articles ({r['articles']} of {r['narrative_articles']}), from "
             f"{_pct(r['ref_share'])} in the previous weeks ({r['ref_articles']} of {r['ref_narrative_articles']}; "
             f"z = {r['ref_z']:.1f}; last week {_pct(r['prev_share'])}).",
-            f"{100 * change:+.0f} pts", abs(r["ref_z"]), frame=r["frame"],
-            evidence_terms=tuple(frame_terms.get((r["narrative"], r["frame"]), ()))))
+            f"{100 * change:+.0f} pts", abs(r["ref_z"]), frame=r["frame"]))
     return shifts
 
 
@@ -176,20 +175,14 @@ def headline_shifts(shifts: list[Shift], limit: int = 5) -> list[Shift]:
     return chosen
 
 
-def term_variants(terms: tuple[str, ...]) -> dict[str, list[str]]:
+def term_variants(terms: tuple[str, ...], lexicon: Lexicon) -> dict[str, list[str]]:
     """Every surface form (lower case, simplified) of each canonical term, from the alias table."""
-    lex = load_lexicon()
     variants: dict[str, set[str]] = {t: {t.lower()} for t in terms}
-    for variant, canonical in lex.alias.items():
+    for variant, canonical in lexicon.alias.items():
         if canonical in variants:
             variants[canonical].add(variant)
             variants[canonical].add(variant.replace("-", " "))
     return {t: sorted(v, key=len, reverse=True) for t, v in variants.items()}
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of a Chinese or English text (Chinese full stops, ?!, line breaks)."""
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
 def _contains(sentence: str, variant: str) -> bool:
@@ -199,37 +192,62 @@ def _contains(sentence: str, variant: str) -> bool:
     return re.search(r"(?<![a-z0-9])" + re.escape(variant) + r"(?![a-z0-9])", sentence) is not None
 
 
-def best_sentences(articles: list[dict], terms: tuple[str, ...], limit: int = 3) -> list[Evidence]:
-    """The sentences that carry the most of `terms`, at most one per story, shown in the article's own script.
+def _queries(shift: Shift, config: AnalysisConfig):
+    """(the narrative's mention query, the frame's) for a shift; None where there is none ('all', no frame)."""
+    if shift.narrative == "all":
+        return None, None
+    narrative = config.rulebook.narrative(shift.narrative)
+    frame = next((f for f in narrative.frames if f.name == shift.frame), None) if shift.frame else None
+    return narrative.mention, (frame.mention if frame is not None else None)
+
+
+def _illustrates(shift: Shift, doc, i: int, narrative, frame, has_terms: bool) -> bool:
+    """Whether sentence i can illustrate the shift: a volume or share shift needs a sentence about the narrative;
+    a frame shift a sentence arguing the frame, in a paragraph about the narrative; a term shift the term, in a
+    paragraph about the narrative (any narrative for a term new to all coverage)."""
+    sentence = frozenset((i,))
+    paragraph = frozenset(j for j, s in enumerate(doc.sentences) if s.paragraph == doc.sentences[i].paragraph)
+    if shift.kind in ("burst", "share"):
+        return narrative is not None and narrative.evaluate(doc, sentence).matched
+    if shift.kind == "frame":
+        return (frame is not None and frame.evaluate(doc, sentence).matched
+                and narrative is not None and narrative.evaluate(doc, paragraph).matched)
+    return has_terms and (narrative is None or narrative.evaluate(doc, paragraph).matched)
+
+
+def best_sentences(articles: list[dict], shift: Shift, config: AnalysisConfig, limit: int = 3) -> list[Evidence]:
+    """Sentences that illustrate a shift and mention what it is about (see `_illustrates`), those with more of the
+    shift's terms first, of readable length, at most one per story, shown in the article's own script.
 
     `articles` rows have article_id, story_id, title, outlet, url, text and text_simplified.
     """
-    if not terms:
-        return []
-    variants = term_variants(terms)
+    narrative, frame = _queries(shift, config)
+    rulebook = config.rulebook
+    variants = term_variants(shift.evidence_terms, config.lexicon) if shift.evidence_terms else {}
     scored = []
     for a in articles:
-        original = split_sentences(a["text"] or "")
-        simplified = split_sentences(a["text_simplified"] or "")
-        if len(original) != len(simplified):
-            original = simplified  # conversion changed the split: show the simplified sentence
-        for shown, plain in zip(original, simplified):
+        doc = rulebook.document("", a["text_simplified"] or "")
+        shown = rulebook.document("", a["text"] or "")
+        same = len(shown.sentences) == len(doc.sentences)  # conversion kept the split: show the original script
+        for i, sentence in enumerate(doc.sentences):
+            plain = sentence.text
+            if not 12 <= len(plain) <= 400:
+                continue
             low = plain.lower()
             hits = sum(1 for forms in variants.values() if any(_contains(low, f) for f in forms))
-            if not hits or not 12 <= len(plain) <= 400:
+            if not _illustrates(shift, doc, i, narrative, frame, hits > 0):
                 continue
-            # Prefer sentences with more of the terms, then of readable length (about 40-160 characters).
-            fit = -abs(min(max(len(plain), 40), 160) - len(plain))
-            scored.append((hits, fit, a, shown))
+            fit = -abs(min(max(len(plain), 40), 160) - len(plain))  # readable: about 40-160 characters
+            scored.append((hits, fit, a, shown.sentences[i].text if same else plain))
     scored.sort(key=lambda s: (-s[0], -s[1], s[2]["article_id"]))
     chosen, stories, said = [], set(), set()
-    for _hits, _, a, shown in scored:
-        key = to_simplified(shown).lower()
+    for _hits, _, a, text in scored:
+        key = to_simplified(text).lower()
         if a["story_id"] in stories or key in said:  # one sentence per story, and no sentence twice
             continue
         stories.add(a["story_id"])
         said.add(key)
-        chosen.append(Evidence(shown, a["title"], a["outlet"], a["url"], a["article_id"]))
+        chosen.append(Evidence(text, a["title"], a["outlet"], a["url"], a["article_id"]))
         if len(chosen) == limit:
             break
     return chosen

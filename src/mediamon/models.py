@@ -72,20 +72,24 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class Label:
-    """One narrative (frame None) or frame an article carries, with the matched terms as 'term×count'."""
+    """One narrative (frame None) or frame an article carries: the rule that gave it, its salience (headline 3,
+    lead sentence 2, other sentence 1) and the words it matched, where ('title: DeepSeek')."""
 
     narrative: str
     frame: str | None
     score: float
     matched: tuple[str, ...]
+    rule: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
-    """An article's stored term counts and its narrative and frame labels."""
+    """An article's stored content-term counts, its narrative and frame labels, and how common each term is in
+    general language (the Fightin' Words prior leans on it)."""
 
     terms: tuple[tuple[str, int], ...]
     labels: tuple[Label, ...]
+    background: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

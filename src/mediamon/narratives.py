@@ -1,137 +1,84 @@
-"""Narratives and frames from configuration; per-article scores with the terms that produced them."""
+"""Narratives and frames as Boolean rules (config/narratives.yaml): which an article covers, by which rule and words.
+
+An article carries a narrative when one of the narrative's rules matches and none of its exclusions
+does; it carries a frame of a carried narrative the same way. Rules are written in the query language
+of `rules.py`, with salience built in: the headline and lead count on their own (`hlp:`), the body only
+when the narrative runs through several sentences (`ATLEAST2`), so a passing mention is not coverage.
+No I/O here: the file is read by `load_rulebook`, the rest works on text.
+"""
 
 from __future__ import annotations
 
-import hashlib
-from collections import Counter
-from dataclasses import dataclass, replace
-from functools import lru_cache
+import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
-from .models import Analysis, Article, Label
-from .normalize import to_simplified
-from .terms import CONFIG_DIR, load_lexicon, tokens
-
-TOP_TERMS = 50  # terms stored per article: bounded storage; matched narrative terms are always kept
-COUNT_CAP = 3  # a term repeated more than three times adds nothing: long articles do not win by length
-
-
-class FrameConfig(BaseModel):
-    """One frame of a narrative."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    label: str
-    min_score: float = Field(3, gt=0)
-    terms: dict[str, float] = Field(min_length=1)
+from .models import Label
+from .rules import (
+    Compiled,
+    Document,
+    Match,
+    Node,
+    RuleError,
+    compile_query,
+    concept_node,
+    matched_words,
+)
 
 
-class NarrativeConfig(BaseModel):
-    """One tracked narrative with its weighted terms and frames."""
+class _Strict(BaseModel):
+    """A block of narratives.yaml that refuses unknown keys."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    label: str
-    min_score: float = Field(4, gt=0)
-    terms: dict[str, float] = Field(min_length=1)
-    frames: dict[str, FrameConfig] = {}
 
 
-@dataclass(frozen=True)
-class Score:
-    """A narrative's or frame's score for one article, and the terms behind it (term, count, weight)."""
+class TextSettings(_Strict):
+    """Lines that are not the article's own words: ignored by rules (lists of other stories, credits, captions)."""
 
-    name: str
-    score: float
-    matched: tuple[tuple[str, int, float], ...]
+    skip_lines: tuple[str, ...] = ()
+    stop_at: tuple[str, ...] = ()
 
-    def explain(self) -> str:
-        """e.g. 'export controls×2 (w3) + H20×1 (w2) = 8'."""
-        parts = " + ".join(f"{t}×{n} (w{w:g})" for t, n, w in self.matched)
-        return f"{parts} = {self.score:g}"
-
-
-@lru_cache(maxsize=2)
-def load_narratives(path: Path = CONFIG_DIR / "narratives.yaml") -> dict[str, NarrativeConfig]:
-    """The narratives, with every term mapped to its canonical form through the alias table."""
-    try:
-        doc = yaml.safe_load(path.read_text("utf-8"))["narratives"]
-        narratives = {}
-        for name, body in doc.items():
+    @field_validator("skip_lines", "stop_at")
+    @classmethod
+    def _regexes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """Each entry is a regular expression."""
+        for pattern in value:
             try:
-                narratives[name] = NarrativeConfig.model_validate(body)
-            except ValidationError as exc:
-                raise ConfigError(f"{path}: " + "; ".join(
-                    f"{name}.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
-    except (OSError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read narratives: {exc}") from exc
-    lex = load_lexicon()
-
-    def canon(terms: dict[str, float]) -> dict[str, float]:
-        """Canonical terms; variants of one term keep the highest weight."""
-        out: dict[str, float] = {}
-        for term, weight in terms.items():
-            key = lex.canonical(str(term))
-            out[key] = max(out.get(key, 0), weight)
-        return out
-
-    return {
-        name: n.model_copy(update={
-            "terms": canon(n.terms),
-            "frames": {f: fc.model_copy(update={"terms": canon(fc.terms)}) for f, fc in n.frames.items()},
-        })
-        for name, n in narratives.items()
-    }
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return value
 
 
-def _score(name: str, weights: dict[str, float], counts: dict[str, int]) -> Score:
-    """Sum of weight x min(count, cap) over matched terms."""
-    matched = sorted(((t, counts[t], w) for t, w in weights.items() if counts.get(t)),
-                     key=lambda m: (-m[2] * min(m[1], COUNT_CAP), m[0]))
-    return Score(name, sum(w * min(n, COUNT_CAP) for _, n, w in matched), tuple(matched))
+class FrameSpec(_Strict):
+    """A frame as written: its label, the sentence it is argued in (`mention`), rules and exclusions."""
+
+    label: str
+    mention: str | None = None
+    rules: dict[str, str] = Field(min_length=1)
+    exclude: dict[str, str] = {}
 
 
-class LabelSettings(BaseModel):
-    """How many narratives and frames one article carries (narratives.yaml `labels:`)."""
+class NarrativeSpec(FrameSpec):
+    """A narrative as written, with its frames."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    # A passing mention is not coverage: a second narrative needs this share of the article's strongest
-    # narrative score, and a second frame this share of the narrative's strongest frame (near-ties keep both).
-    secondary_narrative_ratio: float = Field(0.35, ge=0, le=1)
-    secondary_frame_ratio: float = Field(0.6, ge=0, le=1)
+    mention: str
+    frames: dict[str, FrameSpec] = {}
 
 
-def _strong(scores: list[Score], ratio: float) -> list[Score]:
-    """The scores within `ratio` of the strongest, strongest first."""
-    scores = sorted(scores, key=lambda s: (-s.score, s.name))
-    return [s for s in scores if s.score >= ratio * scores[0].score] if scores else []
-
-
-def score_article(counts: dict[str, int], narratives: dict[str, NarrativeConfig] | None = None,
-                  settings: LabelSettings | None = None) -> tuple[list[Score], dict[str, list[Score]]]:
-    """(narratives the article carries, frames it carries per narrative), strongest first."""
-    narratives = narratives or load_narratives()
-    settings = settings or load_label_settings()
-    passing = [s for name, n in narratives.items() if (s := _score(name, n.terms, counts)).score >= n.min_score]
-    carried = _strong(passing, settings.secondary_narrative_ratio)
-    frames = {}
-    for s in carried:
-        n = narratives[s.name]
-        fs = [f for fname, fc in n.frames.items() if (f := _score(fname, fc.terms, counts)).score >= fc.min_score]
-        frames[s.name] = _strong(fs, settings.secondary_frame_ratio)
-    return carried, frames
-
-
-class MeasureSettings(BaseModel):
+class MeasureSettings(_Strict):
     """Thresholds of the weekly measures (narratives.yaml `measures:`), shared by the SQL and the digest."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     lookback_weeks: int = Field(8, ge=1, le=52)       # "previous weeks": the pooled reference and the burst history
     prior_weight: float = Field(500, gt=0)            # alpha_0 of the informative Dirichlet prior (Monroe et al. 2008)
     term_z: float = Field(4.0, gt=0)                  # |z| a term needs to be called rising/falling (many terms are tested)
     term_min_docs: int = Field(3, ge=1)               # ... and the stories it must appear in this week
+    term_min_outlets: int = Field(2, ge=1)            # ... from this many outlets
     new_term_min_docs: int = Field(4, ge=1)           # a never-seen term needs this many stories ...
     new_term_min_outlets: int = Field(2, ge=1)        # ... from this many outlets
     burst_z: float = Field(3.0, gt=0)                 # volume z against the previous weeks' mean and spread
@@ -141,78 +88,172 @@ class MeasureSettings(BaseModel):
     frame_z: float = Field(2.84, gt=0)                # two-proportion z for a frame's share against the reference
     frame_min_change: float = Field(0.15, gt=0, le=1)
     frame_min_articles: int = Field(4, ge=1)          # articles of the narrative this week ...
-    reference_min_articles: int = Field(12, ge=1)     # ... and in the reference weeks
+    reference_min_articles: int = Field(10, ge=1)     # ... and in the reference weeks
     share_z: float = Field(2.84, gt=0)                # the same test for a narrative's share of on-topic coverage
     share_min_change: float = Field(0.10, gt=0, le=1)
 
 
-@lru_cache(maxsize=2)
-def load_measure_settings(path: Path = CONFIG_DIR / "narratives.yaml") -> MeasureSettings:
-    """The `measures:` block of narratives.yaml (defaults where absent)."""
+class RulesFile(_Strict):
+    """The whole of narratives.yaml."""
+
+    text: TextSettings = TextSettings()
+    concepts: dict[str, str | list[str]] = {}
+    narratives: dict[str, NarrativeSpec] = Field(min_length=1)
+    measures: MeasureSettings = MeasureSettings()
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """A narrative's or frame's compiled rules."""
+
+    name: str
+    label: str
+    mention: Compiled | None
+    rules: tuple[tuple[str, Compiled], ...]
+    exclude: tuple[tuple[str, Compiled], ...]
+    frames: tuple[RuleSet, ...] = ()
+
+    def verdict(self, doc: Document) -> tuple[str, Match] | None:
+        """(the first rule that matches, the union of every matching rule's hits), or None (no rule, or excluded)."""
+        if any(q.evaluate(doc).matched for _, q in self.exclude):
+            return None
+        first, hits = None, []
+        for name, query in self.rules:
+            match = query.evaluate(doc)
+            if match.matched:
+                first = first or name
+                hits.extend(match.hits)
+        return (first, Match(True, tuple(dict.fromkeys(hits)))) if first else None
+
+
+@dataclass(frozen=True)
+class Rulebook:
+    """Every narrative with its frames, compiled, plus what rules ignore in a text and the measures' thresholds."""
+
+    narratives: tuple[RuleSet, ...]
+    skip_lines: re.Pattern[str] | None
+    stop_at: re.Pattern[str] | None
+    measures: MeasureSettings
+    source: str
+
+    def narrative(self, name: str) -> RuleSet:
+        """One narrative by name."""
+        return next(n for n in self.narratives if n.name == name)
+
+    def document(self, title: str, text: str) -> Document:
+        """The simplified-script title and text as rules see them: cut where the article's own words end
+        (`stop_at`), without lines that are not its words (`skip_lines`)."""
+        if self.stop_at and (end := self.stop_at.search(text)):
+            text = text[:end.start()]
+        kept = [line.strip() for line in text.split("\n")
+                if line.strip() and not (self.skip_lines and self.skip_lines.search(line.strip()))]
+        return Document.from_text(title, "\n".join(kept))
+
+    def label(self, doc: Document) -> tuple[Label, ...]:
+        """The narratives and frames a document carries, each with its rule, salience and the words behind it."""
+        labels = []
+        for narrative in self.narratives:
+            found = narrative.verdict(doc)
+            if found is None:
+                continue
+            labels.append(_label(narrative.name, None, *found, doc))
+            for frame in narrative.frames:
+                if (framed := frame.verdict(doc)) is not None:
+                    labels.append(_label(narrative.name, frame.name, *framed, doc))
+        return tuple(labels)
+
+
+def salience(match: Match, doc: Document) -> float:
+    """How much of the article the match covers: 3 for the headline, 2 for a lead sentence, 1 for any other."""
+    return float(sum(3 if doc.sentences[i].in_title else 2 if doc.sentences[i].in_lead else 1
+                     for i in match.sentences()))
+
+
+def _label(narrative: str, frame: str | None, rule: str, match: Match, doc: Document) -> Label:
+    """A stored label: which rule made it and the words it matched, where."""
+    return Label(narrative, frame, salience(match, doc), matched_words(match, doc), rule)
+
+
+def _line(root: yaml.Node | None, loc: tuple[Any, ...]) -> str:
+    """':LINE' of the YAML node at a location, or '' when it cannot be found."""
+    node = root
+    for key in loc:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        node = next((v for k, v in node.value if k.value == str(key)), None)
+        if node is None:
+            break
+    return f":{node.start_mark.line + 1}" if node is not None else ""
+
+
+def _compile_file(spec: RulesFile, root: yaml.Node | None, path: Path, simplify) -> Rulebook:
+    """Compile every concept and rule; the first problem becomes a ConfigError naming file, line, rule and why."""
+    concepts: dict[str, Node] = {}
+
+    def fail(loc: tuple[Any, ...], exc: Exception) -> ConfigError:
+        """A ConfigError at a location of the file."""
+        return ConfigError(f"{path}{_line(root, loc)}: {'.'.join(map(str, loc))}: {exc}")
+
+    for name, value in spec.concepts.items():
+        try:
+            concepts[name] = concept_node(name, value)
+        except RuleError as exc:
+            raise fail(("concepts", name), exc) from None
+
+    def build(name: str, body: FrameSpec, loc: tuple[Any, ...], frames=()) -> RuleSet:
+        """Compile one narrative or frame; its `mention` is @mention inside its own rules."""
+        local = dict(concepts)
+        mention = None
+        if body.mention is not None:
+            try:
+                mention = compile_query(body.mention, concepts, simplify)
+                local["mention"] = mention.root
+            except RuleError as exc:
+                raise fail((*loc, "mention"), exc) from None
+        compiled = {}
+        for part in ("rules", "exclude"):
+            compiled[part] = []
+            for rule, text in getattr(body, part).items():
+                try:
+                    compiled[part].append((rule, compile_query(text, local, simplify)))
+                except RuleError as exc:
+                    raise fail((*loc, part, rule), exc) from None
+        return RuleSet(name, body.label, mention, tuple(compiled["rules"]), tuple(compiled["exclude"]), tuple(frames))
+
+    narratives = []
+    for name, body in spec.narratives.items():
+        frames = [build(f, fb, ("narratives", name, "frames", f)) for f, fb in body.frames.items()]
+        narratives.append(build(name, body, ("narratives", name), frames))
+    join = (lambda patterns: re.compile("|".join(f"(?:{p})" for p in patterns), re.I | re.M) if patterns else None)
+    return Rulebook(tuple(narratives), join(spec.text.skip_lines), join(spec.text.stop_at), spec.measures, str(path))
+
+
+def load_rulebook(path: Path, simplify=lambda s: s) -> Rulebook:
+    """Read, validate and compile narratives.yaml; ConfigError names the file, line, rule and problem."""
     try:
-        doc = yaml.safe_load(path.read_text("utf-8")) or {}
-        return MeasureSettings.model_validate(doc.get("measures") or {})
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: " + "; ".join(
-            f"measures.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
-    except (OSError, AttributeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read measures: {exc}") from exc
-
-
-@lru_cache(maxsize=2)
-def load_label_settings(path: Path = CONFIG_DIR / "narratives.yaml") -> LabelSettings:
-    """The `labels:` block of narratives.yaml (defaults where absent)."""
+        text = path.read_text("utf-8")
+        root, doc = yaml.compose(text), yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(f"{path}:{mark.line + 1 if mark else '?'}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
     try:
-        doc = yaml.safe_load(path.read_text("utf-8")) or {}
-        return LabelSettings.model_validate(doc.get("labels") or {})
+        spec = RulesFile.model_validate(doc or {})
     except ValidationError as exc:
-        raise ConfigError(f"{path}: " + "; ".join(
-            f"labels.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
-    except (OSError, AttributeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read labels: {exc}") from exc
+        raise ConfigError("invalid narratives file:\n  " + "\n  ".join(
+            f"{path}{_line(root, tuple(e['loc']))}: {'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}"
+            for e in exc.errors())) from None
+    return _compile_file(spec, root, path, simplify)
 
 
-def analyse(title: str, text_simplified: str, lang: str, top: int = TOP_TERMS) -> Analysis:
-    """Count the terms of a simplified title and text, and label the article with narratives and frames."""
-    counts = Counter(tokens(f"{title}\n{text_simplified}", lang))
-    carried, frames = score_article(counts)
-    labels = []
-    for s in carried:
-        labels.append(Label(s.name, None, s.score, tuple(f"{t}×{n}" for t, n, _ in s.matched)))
-        labels.extend(Label(s.name, f.name, f.score, tuple(f"{t}×{n}" for t, n, _ in f.matched)) for f in frames[s.name])
-    # Keep the top terms, plus every term a label matched, so each stored label is explained by stored counts.
-    kept = dict(counts.most_common(top))
-    for s in carried + [f for fs in frames.values() for f in fs]:
-        kept.update({t: n for t, n, _ in s.matched})
-    return Analysis(tuple(sorted(kept.items(), key=lambda kv: (-kv[1], kv[0]))), tuple(labels))
-
-
-def analyse_stored(title: str | None, script: str, text_simplified: str | None, lang: str) -> Analysis:
-    """The Analysis of an article as stored (its title in its own script, its simplified text)."""
-    title = title or ""
-    return analyse(to_simplified(title) if script == "zh-Hant" else title, text_simplified or "", lang)
-
-
-def with_analysis(article: Article) -> Article:
-    """The article with its term counts and labels."""
-    return replace(article, analysis=analyse_stored(article.title, article.script, article.text_simplified, article.lang))
-
-
-def config_version(directory: Path = CONFIG_DIR) -> str:
-    """A hash of every file that decides terms and labels (stored labels older than it need a rebuild)."""
-    digest = hashlib.sha256()
-    for name in ("narratives.yaml", "aliases.yaml", "userdict.txt", "stopwords_zh.txt", "stopwords_en.txt"):
-        digest.update(name.encode() + b"\0" + (directory / name).read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
-
-
-def catalog_rows(narratives: dict[str, NarrativeConfig] | None = None) -> list[dict]:
-    """The configured narratives and frames as rows of the warehouse's narrative_catalog."""
-    narratives = narratives or load_narratives()
+def catalog_rows(rulebook: Rulebook) -> list[dict]:
+    """The configured narratives and frames as rows of the warehouse's narrative_catalog, with their rules."""
     rows = []
-    for name, n in narratives.items():
-        rows.append({"narrative": name, "frame": None, "label": n.label, "min_score": n.min_score,
-                     "terms": [f"{t}:{w:g}" for t, w in n.terms.items()]})
-        rows.extend({"narrative": name, "frame": f, "label": fc.label, "min_score": fc.min_score,
-                     "terms": [f"{t}:{w:g}" for t, w in fc.terms.items()]} for f, fc in n.frames.items())
+    for n in rulebook.narratives:
+        for ruleset, frame in ((n, None), *((f, f.name) for f in n.frames)):
+            rows.append({"narrative": n.name, "frame": frame, "label": ruleset.label,
+                         "mention": ruleset.mention.source if ruleset.mention else None,
+                         "rules": [f"{name}: {q.source}" for name, q in ruleset.rules]
+                                  + [f"exclude {name}: {q.source}" for name, q in ruleset.exclude]})
     return rows

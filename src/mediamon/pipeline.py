@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
+from .analysis import AnalysisConfig, analyse_stored, default_analysis
 from .config import DigestSettings, Feed, FetcherSettings, Sources
 from .digest import MAX_HTML_BYTES, RenderedDigest, build_context, render
 from .errors import FetchError, NotAFeed, error_kind
@@ -25,12 +26,14 @@ from .measures import (
     term_shifts,
 )
 from .models import FeedHarvest, FeedOutcome, FeedPoll, FeedState, Page
-from .narratives import analyse_stored, catalog_rows, config_version, load_measure_settings
+from .narratives import catalog_rows
 from .parse import parse_feed
 from .store import digest_queries
 from .topics import TopicMatcher
 
 log = logging.getLogger("mediamon.pipeline")
+DIGEST_SECTIONS = ("header", "trend", "narratives", "frames", "terms", "stories", "new_terms", "new_outlets",
+                   "feed_failures", "polls")
 SHANGHAI = timezone(timedelta(hours=8))
 _fetchers: dict[FetcherSettings, Fetcher] = {}
 _fetchers_lock = threading.Lock()
@@ -62,7 +65,7 @@ def prepare(sources: Sources) -> None:
 
 def _analyse_row(row: dict):
     """Pool adapter: the Analysis of a stored article row."""
-    return analyse_stored(row["title"], row["script"], row["text_simplified"], row["lang"])
+    return analyse_stored(row["title"], row["script"], row["text_simplified"], row["lang"], default_analysis())
 
 
 def analyse_rows(rows: list[dict], workers: int = 0) -> list:
@@ -74,7 +77,7 @@ def analyse_rows(rows: list[dict], workers: int = 0) -> list:
 
 def ensure_analysis(warehouse, workers: int = 0, force: bool = False) -> dict | None:
     """Recount terms and relabel stored articles when config/ changed since they were analysed (or when forced)."""
-    version = config_version()
+    version = default_analysis().version
     stored, articles = warehouse.analysis_version()
     if stored == version and not force:
         return None
@@ -88,29 +91,29 @@ def ensure_analysis(warehouse, workers: int = 0, force: bool = False) -> dict | 
 
 def refresh_measures(warehouse, full: bool = False) -> float:
     """Bring the weekly measures up to date (recounting only what changed unless `full`); return seconds."""
-    return warehouse.refresh_measures(load_measure_settings().model_dump(), catalog_rows(), config_version(), full)
+    config = default_analysis()
+    return warehouse.refresh_measures(config.rulebook.measures.model_dump(), catalog_rows(config.rulebook),
+                                      config.version, full)
 
 
-def week_shifts(warehouse, iso_week: str, evidence: int = 3, with_evidence: int = 15) -> list[Shift]:
-    """The week's notable shifts in reading order; the first `with_evidence` get up to `evidence` sentences."""
+def week_shifts(warehouse, iso_week: str, evidence: int = 3, with_evidence: int = 15,
+                config: AnalysisConfig | None = None) -> list[Shift]:
+    """The week's notable shifts in reading order; the first `with_evidence` get up to `evidence` sentences,
+    each a sentence that mentions the shift's narrative (or frame) by its own rule."""
+    config = config or default_analysis()
     rows = warehouse.week_measures(iso_week)
     labels = {c["narrative"]: c["label"] for c in rows["catalog"] if c["frame"] is None}
-    frame_terms = {(c["narrative"], c["frame"]): [t.rsplit(":", 1)[0] for t in c["terms"]]
-                   for c in rows["catalog"] if c["frame"] is not None}
-    narrative_terms = {c["narrative"]: [t.rsplit(":", 1)[0] for t in sorted(
-        c["terms"], key=lambda t: -float(t.rsplit(":", 1)[1]))][:6] for c in rows["catalog"] if c["frame"] is None}
-    top = {}
+    top: dict[str, list[str]] = {}
     for r in rows["top_terms"]:
         if r["z_prev"] > 0:
             top.setdefault(r["narrative"], []).append(r["term"])
-    top_terms = {n: (top.get(n) or narrative_terms[n])[:4] for n in narrative_terms}
     shifts = rank_shifts(
-        narrative_shifts(rows["narratives"], top_terms)
-        + frame_shifts(rows["frames"], labels, frame_terms)
-        + term_shifts(rows["terms"], labels, load_measure_settings().lookback_weeks))
+        narrative_shifts(rows["narratives"], {n: top.get(n, [])[:4] for n in labels})
+        + frame_shifts(rows["frames"], labels)
+        + term_shifts(rows["terms"], labels, config.rulebook.measures.lookback_weeks))
     for shift in shifts[:with_evidence]:
-        articles = warehouse.evidence_articles(iso_week, shift.narrative, shift.frame, shift.evidence_terms)
-        shift.evidence = best_sentences(articles, shift.evidence_terms, evidence)
+        articles = warehouse.evidence_articles(iso_week, shift.narrative, shift.frame)
+        shift.evidence = best_sentences(articles, shift, config, evidence)
     return shifts
 
 
@@ -122,10 +125,11 @@ def previous_week(now: datetime) -> str:
 
 def build_digest(warehouse, iso_week: str, settings: DigestSettings, generated_at: datetime) -> RenderedDigest:
     """Render a week's digest from the warehouse; if the HTML outgrows the mail budget, show less and say so."""
-    rows = warehouse.digest_rows(iso_week)
+    rows = warehouse.digest_rows(iso_week, DIGEST_SECTIONS)
     shifts = week_shifts(warehouse, iso_week)
     for weeks_shown in (settings.weeks_shown, 8, 4):
-        context = build_context(iso_week, rows, shifts, digest_queries(), weeks_shown, generated_at)
+        context = build_context(iso_week, rows, shifts, digest_queries(), default_analysis().rulebook.measures,
+                                weeks_shown, generated_at)
         digest = render(context, settings.subject_prefix)
         if len(digest.html.encode("utf-8")) <= MAX_HTML_BYTES:
             return digest

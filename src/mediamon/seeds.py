@@ -10,10 +10,10 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from .analysis import default_analysis, with_analysis
 from .config import PROJECT_ROOT
 from .errors import ConfigError
 from .models import Article
-from .narratives import with_analysis
 from .normalize import (
     article_id,
     clean_text,
@@ -78,5 +78,5 @@ def load_seeds(first_seen_at: datetime, directory: Path = SEEDS_DIR, protected: 
             first_seen_at=first_seen_at, lang=lang, script=script, text=text, text_simplified=simplified,
             text_hash=text_fingerprint(simplified), word_count=word_count(text), extraction="seed",
             guid=seed.file, topics=seed.narratives, is_baseline=True,
-        )))
+        ), default_analysis()))
     return articles

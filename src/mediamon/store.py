@@ -6,6 +6,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 import sys
 import time
 from contextlib import contextmanager
@@ -430,6 +431,7 @@ class Warehouse:
             try:
                 con.execute("DELETE FROM article_terms")
                 con.execute("DELETE FROM article_labels")
+                con.execute("DELETE FROM term_background")
                 con.execute("DELETE FROM analysis_state WHERE key = 'measures_key'")
                 ids = [r[0] for r in con.execute(
                     "SELECT article_id FROM articles WHERE duplicate_of IS NULL ORDER BY article_id").fetchall()]
@@ -443,8 +445,8 @@ class Warehouse:
                         row["analysis"] = analysis
                     insert_analysis(con, rows)
                 # An exact copy carries its original's labels (its text is stored once, with the original).
-                con.execute("INSERT INTO article_labels SELECT a.article_id, l.narrative, l.frame, l.score, l.matched "
-                            "FROM articles a JOIN article_labels l ON l.article_id = a.duplicate_of")
+                con.execute("INSERT INTO article_labels BY NAME SELECT a.article_id, l.narrative, l.frame, l.score, "
+                            "l.matched, l.rule FROM articles a JOIN article_labels l ON l.article_id = a.duplicate_of")
                 _set_version(con, version)
                 labels = con.execute("SELECT count(*) FROM article_labels").fetchone()[0]
                 con.execute("COMMIT")
@@ -505,44 +507,16 @@ class Warehouse:
         return row[0] if row else None
 
     def week_measures(self, iso_week: str) -> dict[str, list[dict]]:
-        """One week's rows of v_weekly_narratives, v_weekly_frames, the flagged v_weekly_terms, the top
-        rising terms per narrative, and the narrative catalog."""
-        queries = {
-            "narratives": ("SELECT * FROM v_weekly_narratives WHERE iso_week = ? ORDER BY narrative", [iso_week]),
-            "frames": ("SELECT * FROM v_weekly_frames WHERE iso_week = ? ORDER BY narrative, frame", [iso_week]),
-            "terms": ("SELECT * FROM v_weekly_terms WHERE iso_week = ? AND (is_rising OR is_falling OR is_new_entrant) "
-                      "ORDER BY narrative, z_prev DESC, term", [iso_week]),
-            "top_terms": ("SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY narrative ORDER BY z_prev DESC, term) AS rank "
-                          "FROM v_weekly_terms WHERE iso_week = ? AND docs >= 2 AND z_prev IS NOT NULL) WHERE rank <= 5 "
-                          "ORDER BY narrative, rank", [iso_week]),
-            "catalog": ("SELECT * FROM narrative_catalog ORDER BY narrative, frame NULLS FIRST", []),
-        }
-        out = {}
-        with self.reader() as con:
-            for name, (sql, params) in queries.items():
-                cur = con.execute(sql, params)
-                cols = [d[0] for d in cur.description]
-                out[name] = [dict(zip(cols, r)) for r in cur.fetchall()]
-        return out
+        """One week's rows behind "What shifted": v_weekly_narratives, v_weekly_frames, the flagged
+        v_weekly_terms, the top rising terms per narrative, and the narrative catalog."""
+        rows = self.digest_rows(iso_week, ("narratives", "frames", "shifted_terms", "top_terms", "catalog"))
+        rows["terms"] = rows.pop("shifted_terms")
+        return rows
 
-    def evidence_articles(self, iso_week: str, narrative: str, frame: str | None, terms: Sequence[str],
-                          limit: int = 12) -> list[dict]:
-        """Texts of the week's articles that carry the narrative (and frame) and use any of the terms, best scored first."""
-        by_label = "" if narrative == "all" else (
-            "AND EXISTS (SELECT 1 FROM article_labels l WHERE l.article_id = a.article_id AND l.narrative = ? "
-            "AND l.frame IS NOT DISTINCT FROM ?)")
-        sql = (
-            "SELECT a.article_id, coalesce(a.story_id, a.article_id) AS story_id, a.title, a.outlet, a.url, a.text, "
-            "a.text_simplified, (SELECT sum(t.n) FROM article_terms t WHERE t.article_id = a.article_id "
-            "AND list_contains(?::VARCHAR[], t.term)) AS hits "
-            "FROM v_articles a WHERE a.iso_week = ? AND NOT a.is_baseline AND a.duplicate_of IS NULL "
-            f"{by_label} ORDER BY hits DESC NULLS LAST, a.article_id LIMIT ?"
-        )
-        params = [list(terms), iso_week, *([] if narrative == "all" else [narrative, frame]), limit]
-        with self.reader() as con:
-            cur = con.execute(sql, params)
-            cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, r)) for r in cur.fetchall() if r[cols.index("hits")]]
+    def evidence_articles(self, iso_week: str, narrative: str, frame: str | None, limit: int = 40) -> list[dict]:
+        """The week's articles that carry the narrative (and frame; 'all': any narrative), most salient first."""
+        rows = self.digest_rows(iso_week, ("evidence",), {"narrative": narrative, "frame": frame, "limit": limit})
+        return rows["evidence"]
 
     def status(self) -> dict[str, list[dict]]:
         """The operator's view: each feed's state, the last runs, articles by week, the warehouse's size."""
@@ -565,12 +539,19 @@ class Warehouse:
         out["size"] = [{"file": str(self.path), "megabytes": round(self.path.stat().st_size / 2**20, 1)}]
         return out
 
-    def digest_rows(self, iso_week: str) -> dict[str, list[dict]]:
-        """The rows behind every section of a week's digest (warehouse/digest_queries.sql)."""
+    def digest_rows(self, iso_week: str, names: Sequence[str] | None = None,
+                    params: dict | None = None) -> dict[str, list[dict]]:
+        """The rows behind the digest's sections (warehouse/digest_queries.sql): the named ones, or every one whose
+        parameters are given. Queries take $week and, for some, $narrative, $frame and $limit (named parameters).
+        """
         out = {}
+        values = {"week": iso_week, **(params or {})}
         with self.reader() as con:
             for name, sql in digest_queries().items():
-                cur = con.execute(sql, [iso_week] * sql.count("?"))
+                wanted = set(re.findall(r"\$([a-z_]+)", sql))
+                if (names is not None and name not in names) or (names is None and not wanted <= values.keys()):
+                    continue
+                cur = con.execute(sql, {k: values[k] for k in wanted})
                 cols = [d[0] for d in cur.description]
                 out[name] = [dict(zip(cols, r)) for r in cur.fetchall()]
         return out
@@ -661,10 +642,11 @@ def _article_row(a: Article) -> dict:
 
 
 CATALOG_SCHEMA = pa.schema([("narrative", pa.string()), ("frame", pa.string()), ("label", pa.string()),
-                            ("min_score", pa.float64()), ("terms", pa.list_(pa.string()))])
+                            ("mention", pa.string()), ("rules", pa.list_(pa.string()))])
 TERM_SCHEMA = pa.schema([("article_id", pa.string()), ("term", pa.string()), ("n", pa.int16())])
 LABEL_SCHEMA = pa.schema([("article_id", pa.string()), ("narrative", pa.string()), ("frame", pa.string()),
-                          ("score", pa.float64()), ("matched", pa.list_(pa.string()))])
+                          ("score", pa.float64()), ("matched", pa.list_(pa.string())), ("rule", pa.string())])
+BACKGROUND_SCHEMA = pa.schema([("term", pa.string()), ("share", pa.float64())])
 
 
 def digest_queries() -> dict[str, str]:
@@ -688,7 +670,8 @@ def _set_version(con, version: str) -> None:
 def insert_analysis(con, rows: Sequence[dict]) -> None:
     """Store the term counts (texts stored once: not for exact copies) and the labels of analysed rows."""
     terms = {"article_id": [], "term": [], "n": []}
-    labels = {"article_id": [], "narrative": [], "frame": [], "score": [], "matched": []}
+    labels = {"article_id": [], "narrative": [], "frame": [], "score": [], "matched": [], "rule": []}
+    background: dict[str, float] = {}
     for r in rows:
         analysis = r.get("analysis")
         if analysis is None:
@@ -698,17 +681,25 @@ def insert_analysis(con, rows: Sequence[dict]) -> None:
                 terms["article_id"].append(r["article_id"])
                 terms["term"].append(term)
                 terms["n"].append(min(n, 32767))
+            background.update(analysis.background)
         for label in analysis.labels:
             labels["article_id"].append(r["article_id"])
             labels["narrative"].append(label.narrative)
             labels["frame"].append(label.frame)
             labels["score"].append(label.score)
             labels["matched"].append(list(label.matched))
+            labels["rule"].append(label.rule)
     for table, data, schema in (("article_terms", terms, TERM_SCHEMA), ("article_labels", labels, LABEL_SCHEMA)):
         if data["article_id"]:
             con.register("analysed", pa.table(data, schema=schema))
             con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM analysed")
             con.unregister("analysed")
+    if background:  # only terms the warehouse has not seen: term_background stays one row per term
+        con.register("background", pa.table({"term": list(background), "share": list(background.values())},
+                                             schema=BACKGROUND_SCHEMA))
+        con.execute("INSERT INTO term_background SELECT b.* FROM background b "
+                    "WHERE NOT EXISTS (SELECT 1 FROM term_background t WHERE t.term = b.term)")
+        con.unregister("background")
 
 
 def effective_at(published_at: datetime | None, first_seen_at: datetime) -> datetime:

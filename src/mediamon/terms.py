@@ -1,4 +1,13 @@
-"""Text to terms: jieba segmentation with the project's dictionary, stopwords and aliases."""
+"""Text to content terms: names, organisations, products, places and concepts, never function words.
+
+Chinese: jieba (HMM off) with the project's user dictionary; a token is a content term when jieba's own
+dictionary tags it as a noun of some kind (or a foreign word) and it is not general language there
+(a dictionary frequency below `COMMON_ZH_FREQ`, so 中国, 面临, 人类, 学习 never count). English has no
+such dictionary here: its content terms are names (words the body capitalises inside a sentence) that are
+in under `COMMON_EN_SHARE` of a general news background (shipped as counts, built by
+bench/build_background.py), plus the concepts of the alias table (bubble, capex, export controls …). Aliases map variants to one canonical term (英伟达 = 輝達 =
+Nvidia) and alias terms always count. No I/O here except reading the files `load_lexicon` is given.
+"""
 
 from __future__ import annotations
 
@@ -8,32 +17,59 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 import yaml
 
-from .config import PROJECT_ROOT
 from .errors import ConfigError
 
-CONFIG_DIR = PROJECT_ROOT / "config"
+# jieba's tags for nouns, names, places, organisations, other proper nouns, foreign words and abbreviations.
+CONTENT_TAGS = frozenset({"n", "nr", "nr1", "nr2", "nrj", "nrf", "nrfg", "nrt", "ns", "nsf", "nt", "nz", "nw",
+                          "eng", "j"})
+COMMON_ZH_FREQ = 3000     # jieba dictionary frequency from which a word is general language (中国 129,470; 芯片 1,031)
+COMMON_EN_SHARE = 0.02    # a name in more background news texts than this is general language (China, Trump)
+# A capitalised word inside a sentence (not its first word) is a name: "… said Kevin Warsh on …"; so is any
+# capitalised Latin word in Chinese text, which does not capitalise sentences ("英伟达推出Blackwell芯片").
+_PROPER = re.compile(r"(?<![.!?:;\n\"“‘(]\s)(?<![.!?:;\n\"“‘(])(?<=[\s,])([A-Z][A-Za-z0-9]*(?:[-'][A-Za-z0-9]+)*)"
+                     r"|(?<=[\u3400-\u9fff，、：“”（）《》])([A-Z][A-Za-z0-9]*(?:[-'.][A-Za-z0-9]+)*)")
+# Letters and digits together name a model, a chip or a product: H30, K2, R1, GPT-5, A800.
+_CODE = re.compile(r"(?=[a-z0-9.-]*[a-z])(?=[a-z0-9.-]*\d)[a-z0-9]+(?:[.-][a-z0-9]+)*")
+_HAN = re.compile(r"[\u3400-\u9fff]")
 _TOKEN_OK = re.compile(r"[\u3400-\u9fffA-Za-z]")
 _EN_WORD = re.compile(r"[a-z][a-z0-9]*(?:[-'][a-z0-9]+)*|[a-z]?\d+[a-z0-9]*")
-_HAN = re.compile(r"[\u3400-\u9fff]")
 _jieba_lock = threading.Lock()
+
+
+def english_words(lowered: str) -> list[str]:
+    """English word tokens of a lower-cased text."""
+    return _EN_WORD.findall(lowered)
 
 
 @dataclass(frozen=True)
 class Lexicon:
-    """Stopwords and the alias table, loaded from config/ (files a user can edit)."""
+    """Stopwords, aliases, the user dictionary and the general-language references (files a user can edit)."""
 
     stop_zh: frozenset[str]
     stop_en: frozenset[str]
     alias: dict[str, str]                    # variant (lower case) -> canonical term
     phrases: tuple[tuple[re.Pattern[str], str], ...]  # multi-word English variants -> joined token
+    userdict: Path
+    user_words: frozenset[str]
+    background_en: dict[str, float]          # English word -> share of background news texts using it
+    background_docs: int
 
     def canonical(self, token: str) -> str:
         """The canonical term of a token (itself when it has no alias)."""
         return self.alias.get(token.lower(), token)
+
+    def background_share(self, term: str) -> float:
+        """How common a term is in general language (0 when unknown): jieba's frequency share, or the English
+        background's document share. The Fightin' Words prior leans on it, so common words cannot rise."""
+        if _HAN.search(term):
+            jieba = _jieba(str(self.userdict))
+            return 0.0 if term in self.user_words else jieba.dt.FREQ.get(term, 0) / jieba.dt.total
+        return self.background_en.get(term.lower(), 0.0)
 
 
 def _lines(path: Path) -> frozenset[str]:
@@ -41,9 +77,16 @@ def _lines(path: Path) -> frozenset[str]:
     return frozenset(l.strip().lower() for l in path.read_text("utf-8").splitlines() if l.strip() and not l.startswith("#"))
 
 
-@lru_cache(maxsize=2)
-def load_lexicon(directory: Path = CONFIG_DIR) -> Lexicon:
-    """Read stopwords_zh.txt, stopwords_en.txt and aliases.yaml."""
+def _background_en() -> tuple[dict[str, float], int]:
+    """The packaged English background: word -> share of documents."""
+    text = resources.files("mediamon").joinpath("data/background_en.tsv").read_text("utf-8")
+    rows = [line.split("\t") for line in text.splitlines() if line and not line.startswith("#")]
+    total = int(next(n for w, n in rows if w == "__documents__"))
+    return {w: int(n) / total for w, n in rows if w != "__documents__"}, total
+
+
+def load_lexicon(directory: Path) -> Lexicon:
+    """Read stopwords_zh.txt, stopwords_en.txt, aliases.yaml and userdict.txt from a config folder."""
     try:
         doc = yaml.safe_load((directory / "aliases.yaml").read_text("utf-8"))
         alias, phrases = {}, []
@@ -55,15 +98,21 @@ def load_lexicon(directory: Path = CONFIG_DIR) -> Lexicon:
                     words = [re.escape(w) for w in v.split("-")]
                     phrases.append((re.compile(r"\b" + r"[\s-]+".join(words) + r"\b"), v))
         phrases.sort(key=lambda p: -len(p[1]))
-        return Lexicon(_lines(directory / "stopwords_zh.txt"), _lines(directory / "stopwords_en.txt"), alias, tuple(phrases))
-    except (OSError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{directory}: cannot read the lexicon (stopwords_*.txt, aliases.yaml): {exc}") from exc
+        userdict = directory / "userdict.txt"
+        user_words = frozenset(l.split()[0] for l in userdict.read_text("utf-8").splitlines()
+                               if l.strip() and not l.startswith("#"))
+        background, total = _background_en()
+        return Lexicon(_lines(directory / "stopwords_zh.txt"), _lines(directory / "stopwords_en.txt"), alias,
+                       tuple(phrases), userdict, user_words, background, total)
+    except (OSError, KeyError, TypeError, AttributeError, IndexError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{directory}: cannot read the lexicon (stopwords_*.txt, aliases.yaml, userdict.txt): {exc}") from exc
 
 
 @lru_cache(maxsize=1)
 def _jieba(userdict: str):
     """jieba, initialised once per process with the project's user dictionary (it takes about 2 s)."""
     import jieba
+    import jieba.posseg
 
     jieba.setLogLevel(logging.WARNING)
     with _jieba_lock:
@@ -72,31 +121,62 @@ def _jieba(userdict: str):
     return jieba
 
 
-def tokens(text_simplified: str, lang: str, lexicon: Lexicon | None = None) -> list[str]:
-    """Canonical terms of a simplified-script text, stopwords and punctuation removed."""
-    lex = lexicon or load_lexicon()
+@lru_cache(maxsize=1)
+def _tags(userdict: str) -> dict[str, str]:
+    """Part of speech of every dictionary word: jieba's own tags, then the user dictionary's."""
+    jieba = _jieba(userdict)
+    return {**jieba.posseg.dt.word_tag_tab, **jieba.dt.user_word_tag_tab}
+
+
+def _is_content(token: str, lex: Lexicon, tags: dict[str, str], freq: dict[str, int], names: frozenset[str]) -> bool:
+    """A term the alias table names; a Chinese noun or name that jieba's dictionary does not call common; an English
+    name (capitalised inside a sentence) that general news does not use everywhere."""
+    if token in lex.alias:
+        return True
+    if token in lex.stop_zh or token in lex.stop_en or not _TOKEN_OK.search(token) or len(token) < 2:
+        return False
+    if _HAN.search(token):
+        if token in lex.user_words:
+            return True
+        return tags.get(token, "x") in CONTENT_TAGS and freq.get(token, 0) < COMMON_ZH_FREQ
+    if _CODE.fullmatch(token):
+        return True
+    if token.isdigit() or len(token) < 3:
+        return False
+    return token in names and lex.background_en.get(token, 0.0) < COMMON_EN_SHARE
+
+
+def proper_names(text: str) -> frozenset[str]:
+    """Lower-cased words the text capitalises inside a sentence: names, organisations, products, places."""
+    return frozenset((m.group(1) or m.group(2)).lower() for m in _PROPER.finditer(text))
+
+
+def tokens(text_simplified: str, lang: str, lexicon: Lexicon, names_from: str | None = None) -> list[str]:
+    """Canonical content terms of a simplified-script text (in its own case), in order. Names are the words
+    `names_from` (default: the text) capitalises inside a sentence; pass the body alone, since English
+    headlines capitalise every word."""
+    names = proper_names(text_simplified if names_from is None else names_from)
     lowered = text_simplified.lower()
-    for pattern, joined in lex.phrases:
+    for pattern, joined in lexicon.phrases:
         lowered = pattern.sub(joined, lowered)
+    jieba = _jieba(str(lexicon.userdict))
     if lang == "zh" or _HAN.search(lowered):
-        raw = _jieba(str(CONFIG_DIR / "userdict.txt")).lcut(lowered, HMM=False)
+        raw = jieba.lcut(lowered, HMM=False)
     else:
-        raw = _EN_WORD.findall(lowered)
+        raw = english_words(lowered)
+    tags, freq = _tags(str(lexicon.userdict)), jieba.dt.FREQ
     out = []
     for tok in raw:
         tok = tok.strip()
         if tok.endswith("'s"):
             tok = tok[:-2]  # nvidia's -> nvidia
-        if not tok or not _TOKEN_OK.search(tok) or tok in lex.stop_zh or tok in lex.stop_en:
-            continue
-        if len(tok) == 1 and tok not in lex.alias:
-            continue  # single characters (and the s of a curly ’s) carry little on their own
-        out.append(lex.canonical(tok))
+        if tok and _is_content(tok, lexicon, tags, freq, names):
+            out.append(lexicon.canonical(tok))
     return out
 
 
-def term_counts(text_simplified: str | None, lang: str, top: int = 150) -> dict[str, int]:
-    """The article's most frequent canonical terms and their counts (top N keeps storage bounded)."""
+def term_counts(text_simplified: str | None, lang: str, lexicon: Lexicon, top: int = 150) -> dict[str, int]:
+    """The article's most frequent canonical content terms and their counts (top N keeps storage bounded)."""
     if not text_simplified:
         return {}
-    return dict(Counter(tokens(text_simplified, lang)).most_common(top))
+    return dict(Counter(tokens(text_simplified, lang, lexicon)).most_common(top))

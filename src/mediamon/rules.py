@@ -1,0 +1,572 @@
+"""Boolean rules over an article's sentences: the query language of config/narratives.yaml.
+
+The syntax is the one media-monitoring analysts write in Factiva, LexisNexis, Meltwater or Brandwatch:
+
+    DeepSeek OR "large model"           a term, or a quoted phrase; any case; traditional text matches too
+    chip*                               a prefix (Latin script; Chinese terms always match inside words)
+    CAPS(US)                            case-sensitive (so "US" is not "us")
+    a AND b, a OR b, NOT a, a NOT b     Boolean logic; AND binds tighter than OR
+    a NEAR/8 b                          at most 8 words apart (two Chinese characters count as a word)
+    a NEAR/s b, a NEAR/p b              in the same sentence, in the same paragraph
+    title:(q)  lead:(q)  hlp:(q)        in the headline, the lead (first three sentences), or either
+    body:(q)                            in the text, not the headline
+    ATLEAST3(q)                         q matches in at least 3 sentences (one sentence of a long text is a mention)
+    ATLEAST10%(q)                       q matches in at least 10% of the sentences (and at least one)
+    @name                               a named concept: a term list or a query defined once in `concepts:`
+
+Adjacent terms without an operator are an error (quote a phrase, or join with AND / OR). Every match
+records the words that made it, so a label can always say why it was given. No I/O here.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Callable, Iterable
+
+import pyparsing as pp
+
+pp.ParserElement.enable_packrat()
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_WORDISH = re.compile(r"[a-z0-9]+|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]", re.I)
+# Sentence ends: Chinese full stops, ! ? ; and Latin . ! ? before a space. Lines are paragraphs.
+_SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=[.!?][\"'”’)])\s+|(?<=[.!?])\s+(?=[\"“‘(A-Z0-9\u3400-\u9fff])")
+LEAD_SENTENCES = 3    # the lead: the first three sentences of the text that read as sentences, not captions
+LEAD_MIN_CHARS = 8
+FIELDS = ("title", "lead", "hlp", "body")
+
+
+class RuleError(ValueError):
+    """A rule that cannot be read or used; the message says where in the query and why."""
+
+
+# --- the syntax tree -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Terms:
+    """Any of these terms (a term, a phrase, a prefix*, or a concept's list)."""
+
+    terms: tuple[str, ...]
+    case_sensitive: bool = False
+    name: str | None = None  # the concept it came from, if any
+
+
+@dataclass(frozen=True)
+class Ref:
+    """@name: a concept, resolved when the rules are compiled."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class And:
+    """Every part matches."""
+
+    parts: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    """Some part matches."""
+
+    parts: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    """The part does not match."""
+
+    part: Node
+
+
+@dataclass(frozen=True)
+class Near:
+    """Both sides match close together: within `within` words, or in one sentence ('s') or paragraph ('p')."""
+
+    left: Node
+    right: Node
+    within: int | str
+
+
+@dataclass(frozen=True)
+class Field:
+    """The part matches inside one field of the article (title, lead, hlp, body)."""
+
+    name: str
+    part: Node
+
+
+@dataclass(frozen=True)
+class AtLeast:
+    """The part matches in at least n sentences, or in n percent of them."""
+
+    n: int
+    part: Node
+    percent: bool = False
+
+
+Node = Terms | Ref | And | Or | Not | Near | Field | AtLeast
+
+
+# --- parsing ----------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _grammar() -> pp.ParserElement:
+    """The query grammar (built once)."""
+    AND, OR, NOT = (pp.Keyword(k) for k in ("AND", "OR", "NOT"))
+    NEAR = pp.Regex(r"NEAR/(\d+|s|p)\b")
+    operator = AND | OR | NOT | NEAR
+    lpar, rpar = pp.Suppress("("), pp.Suppress(")")
+    query = pp.Forward()
+    quoted = pp.QuotedString('"', unquote_results=True) | pp.QuotedString("“", end_quote_char="”")
+    word = ~operator + pp.Regex(r"[^\s()\"“”@]+")
+    term = (quoted | word).set_parse_action(lambda t: Terms((t[0],)))
+    caps = (pp.Suppress(pp.Keyword("CAPS") + "(") + (quoted | word) + pp.Suppress(")")).set_parse_action(
+        lambda t: Terms((t[0],), case_sensitive=True))
+    ref = pp.Regex(r"@[A-Za-z_][A-Za-z0-9_]*").set_parse_action(lambda t: Ref(t[0][1:]))
+    field_ = (pp.one_of(" ".join(FIELDS)) + pp.Suppress(":") + (lpar + query + rpar | ref | caps | term)).set_parse_action(
+        lambda t: Field(t[0], t[1]))
+    atleast = (pp.Regex(r"ATLEAST(\d+)%?") + lpar + query + rpar).set_parse_action(
+        lambda t: AtLeast(int(t[0][7:].rstrip("%")), t[1], t[0].endswith("%")))
+    operand = atleast | field_ | caps | ref | term | (lpar + query + rpar)
+
+    def binary(make):
+        """Fold `a op b op c` left to right."""
+        def action(t):
+            items = t[0]
+            node = items[0]
+            for i in range(1, len(items), 2):
+                node = make(items[i], node, items[i + 1])
+            return node
+        return action
+
+    def near(op, a, b):
+        """NEAR/8, NEAR/s, NEAR/p."""
+        kind = op.split("/")[1]
+        return Near(a, b, int(kind) if kind.isdigit() else kind)
+
+    implicit_and = pp.FollowedBy(NOT).set_parse_action(lambda: "AND")  # a NOT b = a AND NOT b
+    query <<= pp.infix_notation(operand, [
+        (NEAR, 2, pp.OpAssoc.LEFT, binary(near)),
+        (NOT, 1, pp.OpAssoc.RIGHT, lambda t: Not(t[0][1])),
+        (AND | implicit_and, 2, pp.OpAssoc.LEFT, binary(lambda op, a, b: And(_flat(And, a, b)))),
+        (OR, 2, pp.OpAssoc.LEFT, binary(lambda op, a, b: Or(_flat(Or, a, b)))),
+    ], lpar=lpar, rpar=rpar)
+    return query
+
+
+def _flat(kind, a, b) -> tuple:
+    """Parts of a AND b (or a OR b) with nested ANDs (ORs) flattened."""
+    return (*(a.parts if isinstance(a, kind) else (a,)), *(b.parts if isinstance(b, kind) else (b,)))
+
+
+def parse(text: str) -> Node:
+    """Parse one query; RuleError names the column and what was expected there."""
+    if not text or not text.strip():
+        raise RuleError("the query is empty")
+    try:
+        result = _grammar().parse_string(text, parse_all=True)
+    except pp.ParseException as exc:
+        found = text[exc.loc:exc.loc + 20] or "the end"
+        hint = ""
+        if exc.loc < len(text) and re.match(r"[^\s()]", text[exc.loc]) and exc.loc > 0:
+            hint = " (two terms in a row: quote a phrase, or join them with AND / OR)"
+        raise RuleError(f"cannot read the query at column {exc.loc + 1}, near {found!r}{hint}") from None
+    except RecursionError:
+        raise RuleError("the query nests too deeply") from None
+    return result[0]
+
+
+# --- documents --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence: where it sits and its text as rules see it (simplified script)."""
+
+    text: str
+    paragraph: int          # -1 for the headline
+    in_title: bool
+    in_lead: bool
+
+
+HEADING_CHARS = 40  # a line this short with no sentence end is a subheading: it opens the paragraph after it
+_ENDS_SENTENCE = re.compile(r"[。！？；.!?;:：…”\"）)]\s*$")
+
+
+def _paragraphs(text: str) -> list[str]:
+    """The text's paragraphs (its lines), each subheading joined to the paragraph it heads."""
+    out, heading = [], ""
+    for line in (line.strip() for line in text.split("\n")):
+        if not line:
+            continue
+        if len(line) <= HEADING_CHARS and not _ENDS_SENTENCE.search(line):
+            heading = f"{heading}\n{line}" if heading else line
+            continue
+        out.append(f"{heading}\n{line}" if heading else line)
+        heading = ""
+    return out + ([heading] if heading else [])
+
+
+@dataclass
+class Document:
+    """An article as rules see it: the headline, then the text's sentences, with word positions for NEAR/n."""
+
+    sentences: list[Sentence]
+    joined: str = ""
+    lower: str = ""
+    starts: list[int] = field(default_factory=list)
+    _word_starts: list[int] = field(default_factory=list)
+    _word_pos: list[float] = field(default_factory=list)
+    _hits: dict[object, dict[int, tuple[Hit, ...]]] = field(default_factory=dict)
+
+    @classmethod
+    def from_text(cls, title: str, text: str) -> Document:
+        """Split a simplified-script headline and text into sentences and paragraphs."""
+        sentences = [Sentence(title.strip(), -1, True, False)] if title.strip() else []
+        lead_left = LEAD_SENTENCES
+        for p, paragraph in enumerate(_paragraphs(text)):
+            for part in (piece for line in paragraph.split("\n") for piece in _SENTENCE_END.split(line)):
+                part = (part or "").strip()
+                if not part:
+                    continue
+                lead = lead_left > 0 and len(part) >= LEAD_MIN_CHARS
+                lead_left -= lead
+                sentences.append(Sentence(part, p, False, lead))
+        doc = cls(sentences)
+        doc.joined = "\n".join(s.text for s in sentences)
+        # Lower-case character by character, so offsets in `lower` are offsets in `joined`.
+        doc.lower = "".join(c.lower() if len(c.lower()) == 1 else c for c in doc.joined)
+        offset = 0
+        for s in sentences:
+            doc.starts.append(offset)
+            offset += len(s.text) + 1
+        position = 0.0
+        for match in _WORDISH.finditer(doc.lower):  # a Latin word is one word; a Chinese character half of one
+            doc._word_starts.append(match.start())
+            doc._word_pos.append(position)
+            position += 0.5 if _HAN.match(match.group()) else 1.0
+        return doc
+
+    def sentence_at(self, offset: int) -> int:
+        """The index of the sentence holding a character offset."""
+        return bisect.bisect_right(self.starts, offset) - 1
+
+    def word_at(self, offset: int) -> float:
+        """The word position of a character offset."""
+        i = bisect.bisect_right(self._word_starts, offset) - 1
+        return self._word_pos[i] if i >= 0 else 0.0
+
+    def word_after(self, offset: int) -> float:
+        """The position just after the word holding a character offset."""
+        i = bisect.bisect_right(self._word_starts, offset) - 1
+        if i < 0:
+            return 0.0
+        return self._word_pos[i + 1] if i + 1 < len(self._word_pos) else self._word_pos[i] + 1.0
+
+    def units(self, kind: str, scope: frozenset[int]) -> list[frozenset[int]]:
+        """The sentences of the scope grouped by sentence ('s') or paragraph ('p')."""
+        if kind == "s":
+            return [frozenset((i,)) for i in sorted(scope)]
+        groups: dict[int, set[int]] = {}
+        for i in scope:
+            groups.setdefault(self.sentences[i].paragraph, set()).add(i)
+        return [frozenset(g) for _, g in sorted(groups.items())]
+
+    def field_scope(self, name: str) -> frozenset[int]:
+        """The sentences of a field."""
+        pick: Callable[[Sentence], bool] = {
+            "title": lambda s: s.in_title, "lead": lambda s: s.in_lead,
+            "hlp": lambda s: s.in_title or s.in_lead, "body": lambda s: not s.in_title}[name]
+        return frozenset(i for i, s in enumerate(self.sentences) if pick(s))
+
+    @property
+    def everything(self) -> frozenset[int]:
+        """Every sentence."""
+        return frozenset(range(len(self.sentences)))
+
+
+@dataclass(frozen=True)
+class Hit:
+    """Where a term matched: its sentence, word position, character span and the words themselves."""
+
+    sentence: int
+    word: float
+    text: str
+    start: int = 0
+    end: int = 0
+    word_end: float = 0.0   # the position just after its last word
+
+    def gap(self, other: Hit) -> float:
+        """Words between two hits (0 when they touch or overlap)."""
+        return max(0.0, other.word - self.word_end, self.word - other.word_end)
+
+    def overlaps(self, other: Hit) -> bool:
+        """Whether two hits share characters (国产芯片 and 芯片 in one place are one mention, not two)."""
+        return self.start < other.end and other.start < self.end
+
+
+@dataclass(frozen=True)
+class Match:
+    """Whether a query matched within a scope, and the hits that made it (none for a NOT)."""
+
+    matched: bool
+    hits: tuple[Hit, ...] = ()
+
+    def sentences(self) -> set[int]:
+        """The sentences with hits."""
+        return {h.sentence for h in self.hits}
+
+
+NO = Match(False)
+
+
+# --- compiled queries -------------------------------------------------------------------------------
+
+
+def _term_pattern(term: str) -> str:
+    """The regex of one term: Chinese as a substring, Latin words whole (a trailing * makes a prefix, ? one letter)."""
+    prefix = term.endswith("*") and len(term) > 1
+    core = term[:-1] if prefix else term
+    words = [re.escape(w).replace(r"\?", "[a-z0-9]") for w in core.split()]
+    body = r"[ \t\-]+".join(words) if words else re.escape(core)
+    left = r"(?<![a-z0-9])" if re.match(r"[a-z0-9]", core, re.I) else ""
+    if prefix and not _HAN.search(core[-1]):
+        right = r"[a-z0-9\-]*"
+    else:
+        right = r"(?![a-z0-9])" if re.search(r"[a-z0-9]$", core, re.I) else ""
+    return left + body + right
+
+
+@lru_cache(maxsize=4096)
+def _pattern(terms: tuple[str, ...], case_sensitive: bool) -> re.Pattern[str]:
+    """One alternation for a term list, longest first (so a phrase wins over its first word)."""
+    ordered = sorted(terms, key=len, reverse=True)
+    return re.compile("|".join(_term_pattern(t) for t in ordered), 0 if case_sensitive else re.I)
+
+
+class Compiled:
+    """A parsed query with its concepts resolved and its term lists compiled to regexes."""
+
+    def __init__(self, root: Node, source: str):
+        """Keep the tree and the query as written."""
+        self.root = root
+        self.source = source
+
+    @staticmethod
+    def _hits_by_sentence(node: Terms, doc: Document) -> dict[int, tuple[Hit, ...]]:
+        """Every hit of a term list in the document, by sentence (cached per document and term list, so rules that
+        share a concept scan the text for it once)."""
+        cached = doc._hits.get(id(node))  # by node first: hashing a long term tuple on every lookup is dear
+        if cached is not None:
+            return cached
+        key = (node.terms, node.case_sensitive)
+        if key not in doc._hits:
+            haystack = doc.joined if node.case_sensitive else doc.lower
+            found: dict[int, list[Hit]] = {}
+            for m in _pattern(*key).finditer(haystack):
+                if m.end() > m.start():
+                    hit = Hit(doc.sentence_at(m.start()), doc.word_at(m.start()), doc.joined[m.start():m.end()],
+                              m.start(), m.end(), doc.word_after(m.end() - 1))
+                    found.setdefault(hit.sentence, []).append(hit)
+            doc._hits[key] = {i: tuple(h) for i, h in found.items()}
+        doc._hits[id(node)] = doc._hits[key]
+        return doc._hits[key]
+
+    def evaluate(self, doc: Document, scope: frozenset[int] | None = None) -> Match:
+        """Does the query match the document (or the sentences of `scope`)?"""
+        return self._eval(self.root, doc, doc.everything if scope is None else scope)
+
+    def _eval(self, node: Node, doc: Document, scope: frozenset[int]) -> Match:
+        """Evaluate one node within a set of sentences."""
+        if not scope:
+            return NO if not isinstance(node, Not) else Match(True)
+        if isinstance(node, Terms):
+            by_sentence = self._hits_by_sentence(node, doc)
+            if len(scope) < len(by_sentence):
+                hits = tuple(h for i in sorted(scope) if i in by_sentence for h in by_sentence[i])
+            else:
+                hits = tuple(h for i in sorted(by_sentence) if i in scope for h in by_sentence[i])
+            return Match(bool(hits), hits)
+        if isinstance(node, And):
+            results = []
+            for part in node.parts:
+                r = self._eval(part, doc, scope)
+                if not r.matched:
+                    return NO
+                results.append(r)
+            return Match(True, tuple(h for r in results for h in r.hits))
+        if isinstance(node, Or):
+            results = [r for r in (self._eval(p, doc, scope) for p in node.parts) if r.matched]
+            return Match(bool(results), tuple(h for r in results for h in r.hits))
+        if isinstance(node, Not):
+            return Match(not self._eval(node.part, doc, scope).matched)
+        if isinstance(node, Field):
+            return self._eval(node.part, doc, scope & doc.field_scope(node.name))
+        if isinstance(node, AtLeast):
+            units = doc.units("s", scope)
+            candidates = units
+            if _monotone(node.part):  # only sentences with hits over the whole scope can match on their own
+                whole = self._eval(node.part, doc, scope)
+                candidates = [frozenset((i,)) for i in sorted(whole.sentences())] if whole.matched else []
+            matched = [r for unit in candidates if (r := self._eval(node.part, doc, unit)).matched]
+            needed = max(1, math.ceil(node.n * len(units) / 100)) if node.percent else node.n
+            if len(matched) < needed:
+                return NO
+            return Match(True, tuple(h for r in matched for h in r.hits))
+        if isinstance(node, Near):
+            return self._near(node, doc, scope)
+        raise TypeError(f"unresolved node {node!r}")
+
+    def _near(self, node: Near, doc: Document, scope: frozenset[int]) -> Match:
+        """NEAR/n by word distance; NEAR/s and NEAR/p within each sentence or paragraph."""
+        left, right = self._eval(node.left, doc, scope), self._eval(node.right, doc, scope)
+        if not (left.matched and right.matched):
+            return NO
+        if isinstance(node.within, int):
+            pairs = [(a, b) for a in left.hits for b in right.hits
+                     if a.gap(b) <= node.within and not a.overlaps(b)]
+            return Match(bool(pairs), tuple({h: None for pair in pairs for h in pair}))
+        # Only the units where both sides have hits can match (NOT is refused inside NEAR).
+        candidates = left.sentences() & right.sentences() if node.within == "s" else None
+        hits: list[Hit] = []
+        left_sentences, right_sentences = left.sentences(), right.sentences()
+        for unit in doc.units(node.within, scope):
+            if candidates is not None and not (unit & candidates):
+                continue
+            if not (unit & left_sentences and unit & right_sentences):
+                continue
+            a, b = self._eval(node.left, doc, unit), self._eval(node.right, doc, unit)
+            if a.matched and b.matched and any(not x.overlaps(y) for x in a.hits for y in b.hits):
+                hits.extend(a.hits + b.hits)
+        return Match(bool(hits), tuple(hits))
+
+
+@lru_cache(maxsize=4096)
+def _monotone(node: Node) -> bool:
+    """True when the query has no NOT: a match in a sentence is then also a hit over any scope holding it."""
+    if isinstance(node, Not):
+        return False
+    if isinstance(node, (And, Or)):
+        return all(_monotone(p) for p in node.parts)
+    if isinstance(node, Near):
+        return _monotone(node.left) and _monotone(node.right)
+    if isinstance(node, (Field, AtLeast)):
+        return _monotone(node.part)
+    return True
+
+
+def _yields_words(node: Node) -> bool:
+    """Whether every match of the query comes with words (a bare NOT, or an OR with one, can match on none)."""
+    if isinstance(node, Not):
+        return False
+    if isinstance(node, And):
+        return any(_yields_words(p) for p in node.parts)
+    if isinstance(node, Or):
+        return all(_yields_words(p) for p in node.parts)
+    if isinstance(node, (Field, AtLeast)):
+        return _yields_words(node.part)
+    return True
+
+
+def _validate(node: Node) -> None:
+    """Refuse queries that cannot mean anything: a NEAR side that can match without words, NEAR/0, ATLEAST0,
+    empty terms."""
+    if isinstance(node, Terms):
+        if any(not t.strip(" *") for t in node.terms):
+            raise RuleError("a term is empty")
+    elif isinstance(node, (And, Or)):
+        for part in node.parts:
+            _validate(part)
+    elif isinstance(node, Near):
+        if isinstance(node.within, int) and node.within < 1:
+            raise RuleError("NEAR/n needs n of at least 1")
+        if not (_yields_words(node.left) and _yields_words(node.right)):
+            raise RuleError("each side of NEAR needs words to be near: a side that is only NOT … cannot be "
+                            "(write (a NOT b) NEAR/s c, or put the NOT outside the NEAR)")
+        _validate(node.left)
+        _validate(node.right)
+    elif isinstance(node, (Not, Field, AtLeast)):
+        if isinstance(node, AtLeast) and node.n < 1:
+            raise RuleError("ATLEASTn needs n of at least 1")
+        _validate(node.part)
+
+
+def _resolve(node: Node, concepts: dict[str, Node], seen: tuple[str, ...] = ()) -> Node:
+    """Replace every @name by its concept's tree; unknown or circular names are errors."""
+    if isinstance(node, Ref):
+        if node.name in seen:
+            raise RuleError(f"@{node.name} refers to itself ({' -> '.join('@' + s for s in (*seen, node.name))})")
+        if node.name not in concepts:
+            raise RuleError(f"unknown concept @{node.name} (define it under `concepts:`)")
+        return _resolve(concepts[node.name], concepts, (*seen, node.name))
+    if isinstance(node, (And, Or)):
+        return type(node)(tuple(_resolve(p, concepts, seen) for p in node.parts))
+    if isinstance(node, Not):
+        return Not(_resolve(node.part, concepts, seen))
+    if isinstance(node, Near):
+        return Near(_resolve(node.left, concepts, seen), _resolve(node.right, concepts, seen), node.within)
+    if isinstance(node, Field):
+        return Field(node.name, _resolve(node.part, concepts, seen))
+    if isinstance(node, AtLeast):
+        return AtLeast(node.n, _resolve(node.part, concepts, seen), node.percent)
+    return node
+
+
+def _normalise_terms(node: Node, simplify: Callable[[str], str]) -> Node:
+    """Terms as the documents hold them: simplified script (a traditional term in a rule still matches)."""
+    if isinstance(node, Terms):
+        return Terms(tuple(simplify(t) for t in node.terms), node.case_sensitive, node.name)
+    if isinstance(node, (And, Or)):
+        return type(node)(tuple(_normalise_terms(p, simplify) for p in node.parts))
+    if isinstance(node, Not):
+        return Not(_normalise_terms(node.part, simplify))
+    if isinstance(node, Near):
+        return Near(_normalise_terms(node.left, simplify), _normalise_terms(node.right, simplify), node.within)
+    if isinstance(node, Field):
+        return Field(node.name, _normalise_terms(node.part, simplify))
+    if isinstance(node, AtLeast):
+        return AtLeast(node.n, _normalise_terms(node.part, simplify), node.percent)
+    return node
+
+
+def concept_node(name: str, value: str | Iterable[str]) -> Node:
+    """A concept from configuration: a list of terms (any of them; CAPS(x) for case-sensitive ones), or a query."""
+    if isinstance(value, str):
+        return parse(value)
+    terms = [str(t).strip() for t in value]
+    if not terms or any(not t for t in terms):
+        raise RuleError("a term list needs at least one non-empty term")
+    caps = tuple(t[5:-1] for t in terms if t.startswith("CAPS(") and t.endswith(")"))
+    plain = Terms(tuple(t for t in terms if not (t.startswith("CAPS(") and t.endswith(")"))), name=name)
+    if not caps:
+        return plain
+    return Or((plain, Terms(caps, case_sensitive=True, name=name))) if plain.terms else Terms(caps, True, name)
+
+
+def compile_query(text: str, concepts: dict[str, Node], simplify: Callable[[str], str] = lambda s: s) -> Compiled:
+    """Parse, resolve and check one query; RuleError says what is wrong."""
+    root = _normalise_terms(_resolve(parse(text), concepts), simplify)
+    _validate(root)
+    return Compiled(root, text)
+
+
+def matched_words(match: Match, doc: Document, limit: int = 8) -> tuple[str, ...]:
+    """The words behind a match as 'where: words', e.g. 'title: DeepSeek', 's4: 出口管制 + 英伟达'."""
+    by_sentence: dict[int, list[str]] = {}
+    for h in match.hits:
+        words = by_sentence.setdefault(h.sentence, [])
+        if h.text not in words:
+            words.append(h.text)
+    out = []
+    for i in sorted(by_sentence):
+        s = doc.sentences[i]
+        where = "title" if s.in_title else ("lead" if s.in_lead else f"s{i}")
+        out.append(f"{where}: {' + '.join(by_sentence[i][:4])}")
+    return tuple(out[:limit])

@@ -1,0 +1,97 @@
+"""The narrative rules against readers: `mediamon narratives evaluate`, and floors on real, reader-labelled items."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import require_shared
+from typer.testing import CliRunner
+
+from mediamon.analysis import default_analysis
+from mediamon.cli import app
+from mediamon.evaluation import evaluate, item_from_record
+
+# What the rules reach on the reader-labelled sets (README "Narratives against readers"); a rule edit that
+# lowers one of them fails here, and `mediamon narratives evaluate` shows what it changed.
+FLOORS = {
+    # ../shared/labels: 208 real items, two readers (the set the issue's first figures came from)
+    "dev": {"chinese_ai": (0.90, 0.95), "chip_controls": (0.95, 0.90), "ai_valuations": (0.90, 0.70)},
+    # labels/extra_gold.jsonl: 721 more real items from ../shared, two of our readers
+    "extra": {"chinese_ai": (0.85, 0.85), "chip_controls": (0.70, 0.70), "ai_valuations": (0.60, 0.60)},
+}
+FRAME_FLOORS = {"ai_valuations.bubble_correction": (0.6, 0.45), "ai_valuations.growth_opportunity": (0.6, 0.3)}
+
+
+@pytest.fixture(scope="module")
+def shared_sets():
+    """The reader-labelled sets, their texts read from ../shared."""
+    require_shared("labels")
+    require_shared("corpora/feed_archives")
+    from mediamon.testing.labelsets import records
+
+    return {name: [item_from_record(r) for r in records(name)] for name in ("dev", "extra")}
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", ["dev", "extra"])
+def test_narrative_labels_reach_their_floors_on_real_coverage(shared_sets, name):
+    """Precision and recall per narrative against two readers who agreed, on real articles."""
+    report = evaluate(shared_sets[name], default_analysis())
+    for narrative, (min_p, min_r) in FLOORS[name].items():
+        score = report.narratives[narrative]
+        print(f"{name} {narrative}: P {score.precision:.2f} R {score.recall:.2f} ({score.tp + score.fn} positive)")
+        assert score.precision >= min_p and score.recall >= min_r, (name, narrative)
+
+
+@pytest.mark.shared
+def test_frame_labels_reach_their_floors_on_real_coverage(shared_sets):
+    """Valuation frames against the readers' frames (labels/FRAMES_GUIDE.md), both sets together."""
+    report = evaluate(shared_sets["dev"] + shared_sets["extra"], default_analysis())
+    for frame, (min_p, min_r) in FRAME_FLOORS.items():
+        score = report.frames[frame]
+        print(f"{frame}: P {score.precision:.2f} R {score.recall:.2f} ({score.tp + score.fn} positive)")
+        assert score.precision >= min_p and score.recall >= min_r, frame
+
+
+def test_evaluate_prints_scores_then_every_miss_and_false_label(tmp_path):
+    """The analyst's view of an edit: P, R, F1 per narrative, then each miss and each false label with its rule
+    and the words that fired (or the mentions that were not enough)."""
+    items = [
+        {"id": "hit", "title": "DeepSeek发布新模型", "text": "深度求索周四发布新一代开源推理模型，训练成本很低。", "lang": "zh-Hans",
+         "narratives": ["chinese_ai"]},
+        {"id": "false", "title": "Gold hits a record as investors fear a bubble", "text": "Gold rose again.", "lang": "en",
+         "narratives": []},
+        {"id": "missed", "title": "A quiet week", "text": "Nothing about any narrative here, said the analysts.", "lang": "en",
+         "narratives": ["ai_valuations"]},
+        {"id": "mention", "title": "Weather report", "text": "It rained all week in the south and the north stayed dry. "
+         "The harbour closed for a day. The tide rose. The wind fell. One analyst said DeepSeek changed her job. "
+         "Buses ran late. Schools stayed open. The mayor spoke.", "lang": "en", "narratives": ["chinese_ai"]},
+    ]
+    path = tmp_path / "labels.jsonl"
+    path.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
+    result = CliRunner().invoke(app, ["narratives", "evaluate", "--labels", str(path)])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "chinese_ai" in out and "P" in out and "F1" in out
+    assert "MISS  ai_valuations" in out and "missed" in out and "no sentence matches its mention" in out
+    assert "MISS  chinese_ai" in out and "mentions only: s" in out and "DeepSeek" in out
+    assert "1.00" in out.split("chinese_ai", 1)[1].splitlines()[0]  # the hit counts: precision 1.00
+
+
+def test_evaluate_names_a_bad_line(tmp_path):
+    """A labelled file with a broken line is refused, naming the file and the line."""
+    path = tmp_path / "labels.jsonl"
+    path.write_text('{"id": 1, "title": "x", "text": "y", "lang": "en", "narratives": []}\n{"id": 2}\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["narratives", "evaluate", "--labels", str(path)])
+    assert result.exit_code == 2 and "labels.jsonl:2" in result.output and "missing" in result.output
+
+
+def test_evaluate_shows_the_rule_and_words_of_a_false_label(tmp_path):
+    """A false label is listed with the rule that gave it and the words it matched, where."""
+    item = {"id": "f1", "title": "Nvidia shares plunge as AI bubble fears grow", "text": "Investors sold chip stocks.",
+            "lang": "en", "narratives": []}
+    path = tmp_path / "labels.jsonl"
+    path.write_text(json.dumps(item) + "\n", encoding="utf-8")
+    out = CliRunner().invoke(app, ["narratives", "evaluate", "--labels", str(path)]).output
+    assert "FALSE ai_valuations" in out and "rule headline_or_lead: title: Nvidia" in out

@@ -1,0 +1,97 @@
+"""The Boolean query language of narrative rules: syntax, meaning, salience and errors that say where and why."""
+
+from __future__ import annotations
+
+import pytest
+
+from mediamon.rules import Document, RuleError, compile_query, concept_node, matched_words, parse
+
+CONCEPTS = {
+    "cn_ai": concept_node("cn_ai", ["DeepSeek", "深度求索", "Qwen"]),
+    "chips": concept_node("chips", ["芯片", "chip*", "semiconductor*"]),
+    "curbs": concept_node("curbs", ["出口管制", "export control*", "CAPS(US)"]),
+}
+
+
+def matches(query: str, title: str, text: str) -> bool:
+    """Whether a query matches a headline and text."""
+    return compile_query(query, CONCEPTS).evaluate(Document.from_text(title, text)).matched
+
+
+@pytest.mark.parametrize("query,title,text,expected", [
+    ("DeepSeek", "", "DeepSeek released a model.", True),
+    ("deepseek", "", "DEEPSEEK released a model.", True),               # any case
+    ("seek", "", "DeepSeek released a model.", False),                  # Latin terms are whole words
+    ("求索", "", "深度求索发布模型。", True),                              # Chinese terms match inside words
+    ("chip*", "", "Chipmakers fell.", True),                            # a prefix
+    ('"export controls"', "", "New export-controls on chips.", True),   # a phrase, hyphen or space
+    ("DeepSeek AND chip*", "", "DeepSeek trained it. On chips.", True),
+    ("DeepSeek NOT chip*", "", "DeepSeek trained it. On chips.", False),
+    ("DeepSeek OR Qwen", "", "Qwen only.", True),
+    ("DeepSeek NEAR/s chip*", "", "DeepSeek trained it. On chips.", False),  # not in one sentence
+    ("DeepSeek NEAR/p chip*", "", "DeepSeek trained it. On chips.", True),   # but in one paragraph
+    ("DeepSeek NEAR/p chip*", "", "DeepSeek trained it.\nOn chips.", False),
+    ("DeepSeek NEAR/3 chips", "", "DeepSeek used fewer chips.", True),
+    ("DeepSeek NEAR/1 chips", "", "DeepSeek used fewer chips.", False),
+    ("深度求索 NEAR/2 芯片", "", "深度求索用了芯片。", True),            # two Chinese characters count as a word
+    ("title:DeepSeek", "DeepSeek wins", "Nothing.", True),
+    ("title:DeepSeek", "Markets", "DeepSeek wins.", False),
+    ("lead:DeepSeek", "Markets", "DeepSeek wins the day.", True),
+    ("hlp:(@cn_ai)", "Markets", "A long first sentence here. Another one here too. A third one as well. Qwen.", False),
+    ("ATLEAST2(@cn_ai)", "", "DeepSeek one. Qwen two.", True),
+    ("ATLEAST2(@cn_ai)", "", "DeepSeek and Qwen in one sentence.", False),
+    ("ATLEAST50%(@cn_ai)", "", "DeepSeek one. Other. Other. Other.", False),
+    ("CAPS(US) NEAR/s @curbs", "", "Give us export controls.", False),  # "us" is not the US
+    ("CAPS(US) NEAR/s @curbs", "", "The US export controls.", True),
+    ("@curbs NEAR/s @chips", "", "美国出口管制覆盖芯片。", True),
+    ("ATLEAST1(@cn_ai NOT @chips)", "", "DeepSeek chips. DeepSeek app.", True),  # NOT judged per sentence
+])
+def test_the_query_language(query, title, text, expected):
+    """Terms, phrases, prefixes, Boolean logic, proximity, fields and salience mean what analysts expect."""
+    assert matches(query, title, text) is expected
+
+
+def test_traditional_text_matches_simplified_terms():
+    """Rules see the simplified copy: a term written either way matches text written either way."""
+    from mediamon.normalize import to_simplified
+
+    query = compile_query("出口管制 NEAR/s 晶片", CONCEPTS, to_simplified)
+    assert query.evaluate(Document.from_text("", to_simplified("美國出口管制覆蓋晶片。"))).matched
+
+
+def test_overlapping_words_are_one_mention():
+    """A term inside another ("国产芯片" holds "芯片") does not make a pair near itself."""
+    concepts = {"cn": concept_node("cn", ["国产芯片"]), "chips": concept_node("chips", ["芯片"])}
+    query = compile_query("@cn NEAR/s @chips", concepts)
+    assert not query.evaluate(Document.from_text("", "国产芯片厂商发布涨价函。")).matched
+    assert query.evaluate(Document.from_text("", "国产芯片替代进口芯片。")).matched
+
+
+def test_a_match_says_which_words_and_where():
+    """Every match reports its words by sentence: the title, the lead, or s<n>."""
+    doc = Document.from_text("DeepSeek 发布新模型", "公司表示训练成本很低。其他内容在这里。它用了国产芯片训练DeepSeek。")
+    match = compile_query("@cn_ai OR (@cn_ai NEAR/s @chips)", CONCEPTS).evaluate(doc)
+    words = matched_words(match, doc)
+    assert words[0] == "title: DeepSeek" and any(w.endswith("芯片 + DeepSeek") or "芯片" in w for w in words[1:])
+
+
+@pytest.mark.parametrize("query,problem", [
+    ("DeepSeek chips", "two terms in a row"),
+    ("(DeepSeek OR Qwen", "column"),
+    ("", "empty"),
+    ("@nowhere", "unknown concept @nowhere"),
+    ("DeepSeek NEAR/0 chips", "at least 1"),
+    ("ATLEAST0(DeepSeek)", "at least 1"),
+    ("(NOT DeepSeek) NEAR/s chips", "each side of NEAR needs words"),
+])
+def test_bad_queries_say_what_is_wrong(query, problem):
+    """A query that cannot be read, or cannot mean anything, is refused with the reason."""
+    with pytest.raises(RuleError, match=problem):
+        compile_query(query, CONCEPTS)
+
+
+def test_a_concept_cannot_refer_to_itself():
+    """Circular concepts are refused, naming the cycle."""
+    concepts = {"a": parse("@b OR x"), "b": parse("@a")}
+    with pytest.raises(RuleError, match="refers to itself"):
+        compile_query("@a", concepts)
