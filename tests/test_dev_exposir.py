@@ -2,57 +2,25 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 from datetime import UTC, datetime
 
 import pytest
 from conftest import require_shared
 
 from mediamon.config import PipelineSettings, StorySettings
-from mediamon.models import Article, FeedHarvest, FeedOutcome
-from mediamon.normalize import (
-    article_id,
-    canonical_url,
-    clean_text,
-    detect_script,
-    text_fingerprint,
-    to_simplified,
-    word_count,
-)
-from mediamon.parse import html_to_text
+from mediamon.models import FeedHarvest, FeedOutcome
 from mediamon.store import Warehouse
 from mediamon.stories import sign_article
+from mediamon.testing.archive import exposir_articles
 
 pytestmark = pytest.mark.shared
-
-
-def _items(root):
-    """Articles from every archived JSON Feed under root."""
-    out = []
-    for path in sorted(root.glob("*.json.gz")):
-        feed = json.load(gzip.open(path))
-        for item in feed.get("items", []):
-            text = clean_text(item.get("content_text") or html_to_text(item.get("content_html") or ""))
-            url = item.get("url") or item.get("id")
-            if not url or not text:
-                continue
-            when = item.get("date_published")
-            at = datetime.fromisoformat(when.replace("Z", "+00:00")) if when else datetime(2026, 2, 1, tzinfo=UTC)
-            lang, script = detect_script(text)
-            simplified = to_simplified(text)
-            canonical = canonical_url(url)
-            out.append(Article(article_id(canonical), path.name.split(".")[0], feed.get("title") or path.name, url, canonical,
-                               clean_text(item.get("title") or "")[:200], None, at, at, lang, script, text, simplified,
-                               text_fingerprint(simplified), word_count(text), "feed", guid=url))
-    return out
 
 
 def test_stories_over_the_exposir_archives(tmp_path):
     """Group ~5,500 real items and print the count and a sample of merged pairs."""
     root = require_shared("corpora/feed_archives/exposir-rss/head")
     params = StorySettings()
-    articles = sorted((sign_article(a, params) for a in _items(root)), key=lambda a: (a.published_at, a.article_id))
+    articles = sorted((sign_article(a, params) for a in exposir_articles(root)), key=lambda a: (a.published_at, a.article_id))
     wh = Warehouse(tmp_path / "exposir.duckdb", stories=params)
     wh.migrate()
     for i in range(0, len(articles), 500):
@@ -93,7 +61,7 @@ def test_weekly_narratives_over_the_exposir_archives(tmp_path):
     root = require_shared("corpora/feed_archives/exposir-rss/head")
     sources = load_sources()
     matcher = pipeline.topic_matcher(sources)
-    on_topic = [replace(a, topics=t) for a in _items(root) if (t := matcher.match(a.title, a.text[:400]))]
+    on_topic = [replace(a, topics=t) for a in exposir_articles(root) if (t := matcher.match(a.title, a.text[:400]))]
     articles = sorted((sign_article(with_analysis(a, default_analysis()), sources.stories) for a in on_topic),
                       key=lambda a: (a.published_at, a.article_id))
     wh = Warehouse(tmp_path / "exposir.duckdb", stories=sources.stories)

@@ -47,18 +47,21 @@ WHERE iso_week = $week AND narrative <> 'all' AND z_prev IS NOT NULL AND (docs >
 QUALIFY row_number() OVER (PARTITION BY narrative, z_prev > 0 ORDER BY abs(z_prev) DESC, term) <= 5
 ORDER BY narrative, z_prev DESC, term;
 
--- The top stories of each narrative: stories whose articles carry it this week, with the lead's own date.
+-- The top stories of each narrative: stories whose articles carry it this week, those with the narrative in a
+-- headline first, then the most outlets, then the most salient; with the lead's own date.
 -- name: stories
 WITH week AS (
-    SELECT a.story_id, l.narrative, count(*) AS articles, list(DISTINCT a.outlet ORDER BY a.outlet) AS outlets
+    SELECT a.story_id, l.narrative, count(*) AS articles, list(DISTINCT a.outlet ORDER BY a.outlet) AS outlets,
+           max(l.score) AS salience, bool_or(list_any_value(list_filter(l.matched, m -> starts_with(m, 'title:'))) IS NOT NULL) AS headline
     FROM v_articles a JOIN article_labels l ON l.article_id = a.article_id AND l.frame IS NULL
     WHERE a.iso_week = $week AND NOT a.is_baseline
     GROUP BY ALL)
 SELECT w.narrative, s.title, lead.url, lead.outlet AS lead_outlet, w.outlets, w.articles, lead.published_at,
-       s.first_seen_at, s.credited_origin, s.story_id
+       s.first_seen_at, s.credited_origin, s.story_id, w.salience
 FROM week w JOIN v_stories s USING (story_id) JOIN v_articles lead ON lead.article_id = s.story_id
-QUALIFY row_number() OVER (PARTITION BY w.narrative ORDER BY len(w.outlets) DESC, w.articles DESC, s.first_seen_at, s.story_id) <= 3
-ORDER BY w.narrative, len(w.outlets) DESC, w.articles DESC;
+QUALIFY row_number() OVER (PARTITION BY w.narrative ORDER BY w.headline DESC, len(w.outlets) DESC, w.salience DESC,
+                                                            w.articles DESC, s.first_seen_at, s.story_id) <= 3
+ORDER BY w.narrative, w.headline DESC, len(w.outlets) DESC, w.salience DESC, w.articles DESC;
 
 -- name: new_terms
 SELECT term, docs, new_outlets FROM v_weekly_terms

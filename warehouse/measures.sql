@@ -234,10 +234,16 @@ DELETE FROM weekly_terms WHERE week_start >= (SELECT min(week_start) FROM m_week
 INSERT INTO weekly_terms BY NAME
 SELECT t.*, o.outlets AS new_outlets,
     coalesce(t.z_prev >= $term_z AND t.docs >= $term_min_docs AND o.outlets >= $term_min_outlets
-             AND t.week_index >= $min_history_weeks, false) AS is_rising,
-    coalesce(t.z_prev <= -$term_z AND t.prev_docs >= $term_min_docs AND t.week_index >= $min_history_weeks, false) AS is_falling,
-    coalesce(t.is_new AND t.docs >= $new_term_min_docs AND o.outlets >= $new_term_min_outlets, false) AS is_new_entrant
-FROM t_weekly_terms t LEFT JOIN m_new_outlets o USING (week_start, narrative, term);
+             AND t.week_index >= $min_history_weeks AND t.prev_total >= $min_reference_ratio * t.total, false) AS is_rising,
+    coalesce(t.z_prev <= -$term_z AND t.prev_docs >= $term_min_docs AND t.week_index >= $min_history_weeks
+             AND t.prev_total >= $min_reference_ratio * t.total, false) AS is_falling,
+    -- New means new to the coverage, not to the language: a word in general use (term_background) is not a
+    -- new name, and with too little history behind the week every term would look new.
+    coalesce(t.is_new AND t.docs >= $new_term_min_docs AND o.outlets >= $new_term_min_outlets
+             AND coalesce(g.share, 0) <= $new_term_max_background
+             AND t.prev_total >= $min_reference_ratio * t.total, false) AS is_new_entrant
+FROM t_weekly_terms t LEFT JOIN m_new_outlets o USING (week_start, narrative, term)
+LEFT JOIN term_background g USING (term);
 
 -- Jensen-Shannon divergence (base 2, 0..1) of a narrative's term distribution, with an inner join only:
 -- a term present on one side alone adds half its probability, so

@@ -193,12 +193,13 @@ def _contains(sentence: str, variant: str) -> bool:
 
 
 def _queries(shift: Shift, config: AnalysisConfig):
-    """(the narrative's mention query, the frame's) for a shift; None where there is none ('all', no frame)."""
+    """(the narrative's mention query, the frame's, the narrative's preferred evidence) for a shift; None where
+    there is none ('all', no frame, no evidence query)."""
     if shift.narrative == "all":
-        return None, None
+        return None, None, None
     narrative = config.rulebook.narrative(shift.narrative)
     frame = next((f for f in narrative.frames if f.name == shift.frame), None) if shift.frame else None
-    return narrative.mention, (frame.mention if frame is not None else None)
+    return narrative.mention, (frame.mention if frame is not None else None), narrative.evidence
 
 
 def _illustrates(shift: Shift, doc, i: int, narrative, frame, has_terms: bool) -> bool:
@@ -221,7 +222,7 @@ def best_sentences(articles: list[dict], shift: Shift, config: AnalysisConfig, l
 
     `articles` rows have article_id, story_id, title, outlet, url, text and text_simplified.
     """
-    narrative, frame = _queries(shift, config)
+    narrative, frame, preferred = _queries(shift, config)
     rulebook = config.rulebook
     variants = term_variants(shift.evidence_terms, config.lexicon) if shift.evidence_terms else {}
     scored = []
@@ -238,10 +239,11 @@ def best_sentences(articles: list[dict], shift: Shift, config: AnalysisConfig, l
             if not _illustrates(shift, doc, i, narrative, frame, hits > 0):
                 continue
             fit = -abs(min(max(len(plain), 40), 160) - len(plain))  # readable: about 40-160 characters
-            scored.append((hits, fit, a, shown.sentences[i].text if same else plain))
-    scored.sort(key=lambda s: (-s[0], -s[1], s[2]["article_id"]))
+            core = preferred is not None and shift.kind in ("burst", "share") and preferred.evaluate(doc, frozenset((i,))).matched
+            scored.append((core, hits, fit, a, shown.sentences[i].text if same else plain))
+    scored.sort(key=lambda s: (-s[0], -s[1], -s[2], s[3]["article_id"]))
     chosen, stories, said = [], set(), set()
-    for _hits, _, a, text in scored:
+    for _core, _hits, _, a, text in scored:
         key = to_simplified(text).lower()
         if a["story_id"] in stories or key in said:  # one sentence per story, and no sentence twice
             continue

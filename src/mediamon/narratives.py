@@ -42,8 +42,9 @@ class TextSettings(_Strict):
 
     skip_lines: tuple[str, ...] = ()
     stop_at: tuple[str, ...] = ()
+    strip: tuple[str, ...] = ()
 
-    @field_validator("skip_lines", "stop_at")
+    @field_validator("skip_lines", "stop_at", "strip")
     @classmethod
     def _regexes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         """Each entry is a regular expression."""
@@ -65,9 +66,11 @@ class FrameSpec(_Strict):
 
 
 class NarrativeSpec(FrameSpec):
-    """A narrative as written, with its frames."""
+    """A narrative as written, with its frames; `evidence` (optional) is what the digest's evidence sentences
+    should match first, when the mention alone is broader than what a reader calls the story."""
 
     mention: str
+    evidence: str | None = None
     frames: dict[str, FrameSpec] = {}
 
 
@@ -81,6 +84,11 @@ class MeasureSettings(_Strict):
     term_min_outlets: int = Field(2, ge=1)            # ... from this many outlets
     new_term_min_docs: int = Field(4, ge=1)           # a never-seen term needs this many stories ...
     new_term_min_outlets: int = Field(2, ge=1)        # ... from this many outlets
+    # ... and is rarer in general language than this share (jieba frequency 30 of ~60 million): a name, not a word
+    new_term_max_background: float = Field(5e-7, ge=0, le=1)
+    # Terms are judged only when the previous weeks pooled hold at least this share of this week's term-documents:
+    # against a history of a few articles, every word of a busy week would look new or rising.
+    min_reference_ratio: float = Field(0.5, ge=0)
     burst_z: float = Field(3.0, gt=0)                 # volume z against the previous weeks' mean and spread
     burst_min_articles: int = Field(8, ge=1)
     min_history_weeks: int = Field(4, ge=1)           # weeks of history before a burst or a share change is judged
@@ -112,6 +120,7 @@ class RuleSet:
     rules: tuple[tuple[str, Compiled], ...]
     exclude: tuple[tuple[str, Compiled], ...]
     frames: tuple[RuleSet, ...] = ()
+    evidence: Compiled | None = None
 
     def verdict(self, doc: Document) -> tuple[str, Match] | None:
         """(the first rule that matches, the union of every matching rule's hits), or None (no rule, or excluded)."""
@@ -135,6 +144,7 @@ class Rulebook:
     stop_at: re.Pattern[str] | None
     measures: MeasureSettings
     source: str
+    strip: re.Pattern[str] | None = None
 
     def narrative(self, name: str) -> RuleSet:
         """One narrative by name."""
@@ -145,8 +155,10 @@ class Rulebook:
         (`stop_at`), without lines that are not its words (`skip_lines`)."""
         if self.stop_at and (end := self.stop_at.search(text)):
             text = text[:end.start()]
-        kept = [line.strip() for line in text.split("\n")
-                if line.strip() and not (self.skip_lines and self.skip_lines.search(line.strip()))]
+        lines = (line.strip() for line in text.split("\n"))
+        if self.strip:
+            lines = (self.strip.sub("", line).strip() for line in lines)
+        kept = [line for line in lines if line and not (self.skip_lines and self.skip_lines.search(line))]
         return Document.from_text(title, "\n".join(kept))
 
     def label(self, doc: Document) -> tuple[Label, ...]:
@@ -218,14 +230,22 @@ def _compile_file(spec: RulesFile, root: yaml.Node | None, path: Path, simplify)
                     compiled[part].append((rule, compile_query(text, local, simplify)))
                 except RuleError as exc:
                     raise fail((*loc, part, rule), exc) from None
-        return RuleSet(name, body.label, mention, tuple(compiled["rules"]), tuple(compiled["exclude"]), tuple(frames))
+        evidence = None
+        if getattr(body, "evidence", None):
+            try:
+                evidence = compile_query(body.evidence, local, simplify)
+            except RuleError as exc:
+                raise fail((*loc, "evidence"), exc) from None
+        return RuleSet(name, body.label, mention, tuple(compiled["rules"]), tuple(compiled["exclude"]), tuple(frames),
+                       evidence)
 
     narratives = []
     for name, body in spec.narratives.items():
         frames = [build(f, fb, ("narratives", name, "frames", f)) for f, fb in body.frames.items()]
         narratives.append(build(name, body, ("narratives", name), frames))
     join = (lambda patterns: re.compile("|".join(f"(?:{p})" for p in patterns), re.I | re.M) if patterns else None)
-    return Rulebook(tuple(narratives), join(spec.text.skip_lines), join(spec.text.stop_at), spec.measures, str(path))
+    return Rulebook(tuple(narratives), join(spec.text.skip_lines), join(spec.text.stop_at), spec.measures, str(path),
+                    join(spec.text.strip))
 
 
 def load_rulebook(path: Path, simplify=lambda s: s) -> Rulebook:
