@@ -45,7 +45,7 @@ worker: venv
 	$(RUN) prefect worker start --pool mediamon
 
 serve: venv
-	$(RUN) python flows/serve.py
+	$(RUN) python -m flows.serve
 
 # With internet: the real feeds of sources.yaml, once, then last week's digest (archived; --send to email it).
 run: venv
@@ -54,7 +54,7 @@ run: venv
 	$(RUN) mediamon digest
 
 demo: venv
-	$(RUN) python -m mediamon.demo
+	$(RUN) python -m mediamon.testing.demo
 
 test: venv
 	$(RUN) pytest -q

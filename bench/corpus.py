@@ -8,8 +8,8 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-from mediamon.devserver import FeedServer
-from mediamon.replay import FeedItem, Story, load_corpus, render_page, render_rss
+from mediamon.testing.devserver import FeedServer
+from mediamon.testing.replay import FeedItem, ReplayItem, load_corpus, render_page, render_rss
 
 ON_TOPIC_HINT = ("DeepSeek", "H20", "英伟达", "輝達", "Nvidia", "芯片", "晶片", "出口管制", "昇腾", "AI")
 
@@ -18,7 +18,7 @@ SYNDICATED_EVERY = 10  # every 10th article reprints an earlier one under a new 
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])|(?<=\.)\s+")
 
 
-def _sentences_by_outlet(stories: list[Story]) -> dict[str, list[str]]:
+def _sentences_by_outlet(stories: list[ReplayItem]) -> dict[str, list[str]]:
     """Every sentence of the demo stories, pooled per outlet (so each pool has one language and script)."""
     pools: dict[str, set[str]] = {}
     for s in stories:
@@ -27,7 +27,7 @@ def _sentences_by_outlet(stories: list[Story]) -> dict[str, list[str]]:
     return {outlet: sorted(sentences) for outlet, sentences in pools.items()}
 
 
-def generate_stories(n: int, seed: int = 7) -> list[Story]:
+def generate_stories(n: int, seed: int = 7) -> list[ReplayItem]:
     """n on-topic articles, distinct like a real news flow: each is new text, and one in ten is a syndicated copy.
 
     Each article has the shape of a demo story (its title, summary, paragraph count) but paragraphs drawn
@@ -38,25 +38,25 @@ def generate_stories(n: int, seed: int = 7) -> list[Story]:
     base = [s for s in stories if any(h in s.title + s.summary for h in ON_TOPIC_HINT) and s.published]
     pools = _sentences_by_outlet(base)
     rng = random.Random(seed)
-    out: list[Story] = []
+    out: list[ReplayItem] = []
     for i in range(n):
         a = base[i % len(base)]
         if i % SYNDICATED_EVERY == SYNDICATED_EVERY - 1:
             original = out[i - SYNDICATED_EVERY // 2]
             body = original.body[:-1] + (f"（来源：{original.outlet}）",)  # a credit line instead of the marker
-            out.append(Story(f"bench-{i}", a.outlet, f"{a.title}（转载{i}）", body, original.summary,
+            out.append(ReplayItem(f"bench-{i}", a.outlet, f"{a.title}（转载{i}）", body, original.summary,
                              original.published + timedelta(hours=2), a.author, a.week, copy_of=original.id))
             continue
         pool = pools[a.outlet]
         joiner = " " if pool[0].isascii() else ""
         paragraphs = [joiner.join(rng.sample(pool, 3)) for _ in range(len(a.body) + 2)]
         paragraphs.append(f"（基准稿件第{i}号）")
-        out.append(Story(f"bench-{i}", a.outlet, f"{a.title}（{i}）", tuple(paragraphs), a.summary,
+        out.append(ReplayItem(f"bench-{i}", a.outlet, f"{a.title}（{i}）", tuple(paragraphs), a.summary,
                          a.published + timedelta(minutes=i), a.author, a.week))
     return out
 
 
-def heavy_page(story: Story, rng: random.Random) -> bytes:
+def heavy_page(story: ReplayItem, rng: random.Random) -> bytes:
     """A ~110 KB page like real news sites: long menus, scripts and sidebars around a short story."""
     page = render_page(story.title, story.body, site="基准新闻网", author=story.author, published=story.published)
     nav = "".join(f'<li><a href="/c/{k}">频道{k} 栏目导航</a></li>' for k in range(380))

@@ -29,7 +29,8 @@ sys.path.insert(0, str(HERE))
 import yaml  # noqa: E402
 from corpus import serve_corpus  # noqa: E402
 
-from mediamon.config import DEFAULT_SOURCES, FetcherSettings, PipelineSettings, StorySettings  # noqa: E402
+from mediamon.config import FetcherSettings, PipelineSettings, StorySettings  # noqa: E402
+from mediamon.testing import project_config
 
 
 def start_server(n: int, feed_size: int):
@@ -58,7 +59,7 @@ def process_cpu_ms(pid: int) -> float:
 
 def write_sources(feeds: dict[str, str], path: Path, workers: int) -> Path:
     """A sources file for the benchmark feeds with the shipped topics."""
-    shipped = yaml.safe_load(DEFAULT_SOURCES.read_text("utf-8"))
+    shipped = yaml.safe_load(project_config().sources_path.read_text("utf-8"))
     doc = {"fetcher": {"allow_private_addresses": True, "timeout_seconds": 30, "retries": 0},
            "pipeline": {"extract_workers": workers, "write_batch_articles": 500},
            "topics": shipped["topics"], "script_terms": shipped.get("script_terms", {}),
@@ -80,7 +81,7 @@ def stage_costs(sample: int = 60) -> dict[str, float]:
     from mediamon.fetch import Fetcher
     from mediamon.models import FeedHarvest, FeedOutcome, Page
     from mediamon.parse import parse_feed
-    from mediamon.store import Warehouse
+    from mediamon.warehouse import Warehouse
 
     feeds, stop = start_server(sample, sample)
     try:
@@ -126,15 +127,15 @@ def child(n: int, feed_size: int, workers: int) -> None:
     """Run the flow once on a fresh corpus of n articles and print JSON with time and peak memory."""
     from prefect import flow
 
+    from flows.ingest import ingest as ingest_flow
     from mediamon import extract
-    from mediamon.cli import load_flow
 
     feeds, stop = start_server(n, feed_size)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             sources = write_sources(feeds, Path(tmp) / "sources.yaml", workers)
             flow(name="warm-up")(lambda: None)()  # start Prefect's ephemeral server before timing
-            ingest = load_flow("ingest").ingest
+            ingest = ingest_flow
             server_cpu, main_cpu = process_cpu_ms(stop.pid), time.process_time()
             start = time.perf_counter()
             totals = ingest(sources_path=str(sources), db=str(Path(tmp) / "bench.duckdb"))

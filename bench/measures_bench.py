@@ -18,9 +18,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mediamon import pipeline
+from mediamon import runs
 from mediamon.seeds import load_seeds
-from mediamon.store import Warehouse
+from mediamon.testing import project_config
+from mediamon.warehouse import Warehouse
 
 FILL = """
 INSERT INTO articles BY NAME
@@ -70,19 +71,19 @@ def run(n: int, terms: int, directory: Path) -> dict:
     """Fill a warehouse with n articles and time the weekly measures over it."""
     wh = Warehouse(directory / f"measures-{n}.duckdb")
     wh.migrate()
-    wh.insert_baseline(load_seeds(datetime(2025, 3, 10, tzinfo=UTC)), "seeds")
-    pipeline.refresh_measures(wh)  # writes the narrative catalog the fill reads
+    wh.ingest.insert_baseline(load_seeds(datetime(2025, 3, 10, tzinfo=UTC), project_config().seeds_dir, project_config().analysis), "seeds")
+    runs.refresh_measures(wh, project_config())  # writes the narrative catalog the fill reads
     start = time.monotonic()
     fill_rows(wh, 0, n, n, terms)
     with wh.reader() as con:
         rows = con.execute("SELECT count(*) FROM article_terms").fetchone()[0]
     fill = time.monotonic() - start
-    refresh = pipeline.refresh_measures(wh, full=True)
+    refresh = runs.refresh_measures(wh, project_config(), full=True)
     fill_rows(wh, n, n + n // 52, n, terms)  # one more week arrives, as after a weekly run
-    incremental = pipeline.refresh_measures(wh)
+    incremental = runs.refresh_measures(wh, project_config())
     start = time.monotonic()
-    week = wh.latest_week()
-    measures = wh.week_measures(week)
+    week = wh.reports.latest_week()
+    measures = wh.reports.week_measures(week)
     read = time.monotonic() - start
     with wh.reader() as con:
         weekly_terms = con.execute("SELECT count(*) FROM weekly_terms").fetchone()[0]

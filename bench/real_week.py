@@ -16,6 +16,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mediamon import reporting, runs
+
 ROOT = Path(__file__).resolve().parents[1]
 ARCHIVES = ROOT.parent / "shared" / "corpora" / "feed_archives"
 
@@ -33,16 +35,17 @@ def main() -> None:
     import jieba
 
     from mediamon import pipeline
-    from mediamon.analysis import default_analysis, with_analysis
-    from mediamon.config import DEFAULT_SOURCES, DigestSettings, PipelineSettings, load_sources
+    from mediamon.analysis import with_analysis
+    from mediamon.config import PipelineSettings, load_sources
     from mediamon.models import FeedHarvest, FeedOutcome
     from mediamon.seeds import load_seeds
-    from mediamon.store import Warehouse
     from mediamon.stories import sign_article
+    from mediamon.testing import project_config
     from mediamon.testing.archive import exposir_articles, haoqi7_articles
+    from mediamon.warehouse import Warehouse
 
-    config = default_analysis()
-    sources = load_sources(DEFAULT_SOURCES)
+    config = project_config().analysis
+    sources = load_sources(project_config().sources_path)
     matcher = pipeline.topic_matcher(sources)
     items = (haoqi7_articles(ARCHIVES / "haoqi7-news-archive") if args.source == "haoqi7"
              else exposir_articles(ARCHIVES / "exposir-rss" / "head"))
@@ -54,16 +57,16 @@ def main() -> None:
     db.unlink(missing_ok=True)
     warehouse = Warehouse(db, stories=sources.stories)
     warehouse.migrate()
-    warehouse.insert_baseline(load_seeds(datetime(2025, 3, 10, tzinfo=UTC)), "seeds")
+    warehouse.ingest.insert_baseline(load_seeds(datetime(2025, 3, 10, tzinfo=UTC), project_config().seeds_dir, project_config().analysis), "seeds")
     for i in range(0, len(articles), 500):
-        warehouse.commit("real-week", [FeedHarvest(FeedOutcome("archive"), articles[i:i + 500])], PipelineSettings(),
+        warehouse.ingest.commit("real-week", [FeedHarvest(FeedOutcome("archive"), articles[i:i + 500])], PipelineSettings(),
                          datetime.now(UTC))
-    pipeline.refresh_measures(warehouse)
-    digest = pipeline.build_digest(warehouse, args.week, DigestSettings(), datetime.now(UTC))
+    runs.refresh_measures(warehouse, project_config())
+    digest = reporting.build_digest(warehouse, args.week, project_config(), datetime.now(UTC))
     (args.out / f"{args.week}.html").write_text(digest.html, "utf-8")
     (args.out / f"{args.week}.txt").write_text(digest.text, "utf-8")
 
-    rows = warehouse.digest_rows(args.week, ("terms", "new_terms"))
+    rows = warehouse.reports.digest_rows(args.week, ("terms", "new_terms"))
     shifts = pipeline.week_shifts(warehouse, args.week)
     listed = [(r["narrative"], "rising" if r["z_prev"] > 0 else "falling", r["term"]) for r in rows["terms"]
               if abs(r["z_prev"]) >= 2.0]

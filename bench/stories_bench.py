@@ -20,8 +20,8 @@ from mediamon import store
 from mediamon.config import PipelineSettings, StorySettings
 from mediamon.models import Article, FeedHarvest, FeedOutcome
 from mediamon.normalize import article_id, text_fingerprint, word_count
-from mediamon.replay import load_corpus
 from mediamon.stories import sign_article
+from mediamon.testing.replay import load_corpus
 
 PER_DAY = 150
 START = datetime(2023, 1, 1, tzinfo=UTC)
@@ -79,14 +79,14 @@ def measure(stored: int, probe: int = 1000, batch: int = 100) -> dict:
         wh = store.Warehouse(Path(tmp) / "s.duckdb", stories=params)
         wh.migrate()
         for i in range(0, stored, 5000):
-            wh.commit("fill", [FeedHarvest(FeedOutcome("bench"), make_articles(i, min(5000, stored - i), pool, params, rng))],
+            wh.ingest.commit("fill", [FeedHarvest(FeedOutcome("bench"), make_articles(i, min(5000, stored - i), pool, params, rng))],
                       PipelineSettings(), datetime.now(UTC))
         new = make_articles(stored, probe, pool, params, rng)
         store.assign_stories = timed
         try:
             start, base = time.perf_counter(), rss_mb()
             for i in range(0, probe, batch):
-                wh.commit("probe", [FeedHarvest(FeedOutcome("bench"), new[i:i + batch])], PipelineSettings(),
+                wh.ingest.commit("probe", [FeedHarvest(FeedOutcome("bench"), new[i:i + batch])], PipelineSettings(),
                           datetime.now(UTC))
             commit_s = time.perf_counter() - start
         finally:

@@ -19,7 +19,7 @@ from fixtures.syndication import labelled_set, pair_scores  # noqa: E402
 
 from mediamon.config import PipelineSettings, StorySettings  # noqa: E402
 from mediamon.models import FeedHarvest, FeedOutcome  # noqa: E402
-from mediamon.store import Warehouse  # noqa: E402
+from mediamon.warehouse import Warehouse  # noqa: E402
 
 
 def grouping(params: StorySettings, articles) -> dict[str, str]:
@@ -28,7 +28,7 @@ def grouping(params: StorySettings, articles) -> dict[str, str]:
         wh = Warehouse(Path(tmp) / "s.duckdb", stories=params)
         wh.migrate()
         for i in range(0, len(articles), 50):
-            wh.commit("eval", [FeedHarvest(FeedOutcome("eval"), articles[i:i + 50])], PipelineSettings(),
+            wh.ingest.commit("eval", [FeedHarvest(FeedOutcome("eval"), articles[i:i + 50])], PipelineSettings(),
                       datetime.now(UTC))
         with wh.reader() as con:
             return dict(con.execute("SELECT article_id, story_id FROM article_stories").fetchall())

@@ -1,6 +1,6 @@
 """Run the ingest and weekly-digest schedules in one process, without a Prefect server or worker.
 
-    python flows/serve.py [--every-hours 3] [--digest-cron "0 8 * * 1"] [--timezone Asia/Shanghai]
+    python -m flows.serve [--every-hours 3] [--digest-cron "0 8 * * 1"] [--timezone Asia/Shanghai]
 
 The same schedules as prefect.yaml; Prefect's `serve` keeps the process polling until stopped.
 """
@@ -10,16 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from prefect import serve
+from prefect.schedules import Cron
 
-from digest import weekly_digest  # noqa: E402
-from ingest import ingest  # noqa: E402
-from prefect import serve  # noqa: E402
-from prefect.schedules import Cron  # noqa: E402
-
-from mediamon.orchestration import PrefectUnavailable, prefect_api  # noqa: E402
+from flows.digest import weekly_digest
+from flows.ingest import ingest
+from mediamon.errors import PrefectUnavailable
+from mediamon.orchestration import prefect_api
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from fixtures.site import build_site, sources_yaml  # noqa: E402
 
-from mediamon.devserver import FeedServer  # noqa: E402
+from mediamon.testing.devserver import FeedServer  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPORA = SHARED / "corpora"

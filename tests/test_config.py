@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mediamon.config import DEFAULT_SOURCES, load_sources
+from mediamon.config import load_sources
 from mediamon.errors import ConfigError
+from mediamon.testing import project_config
 
 GOOD_FEED = """
 topics:
@@ -21,7 +22,7 @@ feeds:
 
 def test_shipped_sources_are_valid_and_cover_three_scripts():
     """The shipped file lists at least 12 real feeds across simplified, traditional and English."""
-    sources = load_sources(DEFAULT_SOURCES)
+    sources = load_sources(project_config().sources_path)
     assert len(sources.feeds) >= 12
     assert {f.lang for f in sources.enabled_feeds()} == {"zh-Hans", "zh-Hant", "en"}
     assert set(sources.topics) == {"chinese_ai", "chip_controls", "ai_valuations"}

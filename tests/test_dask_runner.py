@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from fixtures.site import sources_yaml
 
-from mediamon.cli import load_flow
-from mediamon.store import Warehouse
+from flows.ingest import ingest as ingest_flow
+from mediamon.warehouse import Warehouse
 
 pytestmark = pytest.mark.prefect
 
@@ -49,7 +49,7 @@ def test_ingest_on_a_local_dask_cluster_matches_the_default_runner(prefect_harne
     pytest.importorskip("prefect_dask", reason="prefect-dask is in the dask dependency group")
     from prefect import get_client
 
-    ingest = load_flow("ingest").ingest
+    ingest = ingest_flow
     feeds = feed_site[1]
     threads_src, dask_src = tmp_path / "threads.yaml", tmp_path / "dask.yaml"
     threads_src.write_text(sources_yaml(feeds, extract_workers=2), "utf-8")

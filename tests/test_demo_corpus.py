@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from fixtures.planted import ingest_generated
 
-from mediamon import pipeline
-from mediamon.replay import load_corpus
+from mediamon import reporting
+from mediamon.testing import project_config
+from mediamon.testing.replay import load_corpus
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def _shifts(warehouse) -> dict[str, list]:
     """Every week's flagged shifts."""
     with warehouse.reader() as con:
         weeks = [w for (w,) in con.execute("SELECT DISTINCT iso_week FROM v_weekly_narratives ORDER BY 1").fetchall()]
-    return {w: pipeline.week_shifts(warehouse, w) for w in weeks}
+    return {w: reporting.week_shifts(warehouse, w, project_config()) for w in weeks}
 
 
 def _frames(warehouse) -> dict[tuple[str, str], dict]:

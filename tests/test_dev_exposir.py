@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 import pytest
 from conftest import require_shared
 
+from mediamon import runs
 from mediamon.config import PipelineSettings, StorySettings
 from mediamon.models import FeedHarvest, FeedOutcome
-from mediamon.store import Warehouse
 from mediamon.stories import sign_article
 from mediamon.testing.archive import exposir_articles
+from mediamon.warehouse import Warehouse
 
 pytestmark = pytest.mark.shared
 
@@ -24,7 +25,7 @@ def test_stories_over_the_exposir_archives(tmp_path):
     wh = Warehouse(tmp_path / "exposir.duckdb", stories=params)
     wh.migrate()
     for i in range(0, len(articles), 500):
-        wh.commit("dev", [FeedHarvest(FeedOutcome("dev"), articles[i:i + 500])], PipelineSettings(), datetime.now(UTC))
+        wh.ingest.commit("dev", [FeedHarvest(FeedOutcome("dev"), articles[i:i + 500])], PipelineSettings(), datetime.now(UTC))
     with wh.reader() as con:
         n_articles, n_stories, multi, cross = con.execute(
             "SELECT (SELECT count(*) FROM articles), count(*), count(*) FILTER (WHERE n_articles > 1), "
@@ -54,22 +55,23 @@ def test_weekly_narratives_over_the_exposir_archives(tmp_path):
     from dataclasses import replace
 
     from mediamon import pipeline
-    from mediamon.analysis import default_analysis, with_analysis
+    from mediamon.analysis import with_analysis
     from mediamon.config import load_sources
     from mediamon.seeds import load_seeds
+    from mediamon.testing import project_config
 
     root = require_shared("corpora/feed_archives/exposir-rss/head")
     sources = load_sources()
     matcher = pipeline.topic_matcher(sources)
     on_topic = [replace(a, topics=t) for a in exposir_articles(root) if (t := matcher.match(a.title, a.text[:400]))]
-    articles = sorted((sign_article(with_analysis(a, default_analysis()), sources.stories) for a in on_topic),
+    articles = sorted((sign_article(with_analysis(a, project_config().analysis), sources.stories) for a in on_topic),
                       key=lambda a: (a.published_at, a.article_id))
     wh = Warehouse(tmp_path / "exposir.duckdb", stories=sources.stories)
     wh.migrate()
-    wh.insert_baseline(load_seeds(datetime(2025, 3, 10, tzinfo=UTC)), "seeds")
+    wh.ingest.insert_baseline(load_seeds(datetime(2025, 3, 10, tzinfo=UTC), project_config().seeds_dir, project_config().analysis), "seeds")
     for i in range(0, len(articles), 500):
-        wh.commit("dev", [FeedHarvest(FeedOutcome("dev"), articles[i:i + 500])], PipelineSettings(), datetime.now(UTC))
-    seconds = pipeline.refresh_measures(wh)
+        wh.ingest.commit("dev", [FeedHarvest(FeedOutcome("dev"), articles[i:i + 500])], PipelineSettings(), datetime.now(UTC))
+    seconds = runs.refresh_measures(wh, project_config())
     with wh.reader() as con:
         weekly = con.execute(
             "SELECT iso_week, narrative, articles, stories, round(share, 2), round(share_zh, 2), round(share_en, 2), "

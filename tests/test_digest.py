@@ -15,14 +15,14 @@ import pytest
 from fixtures.planted import store_generated
 from fixtures.smtp import Sink
 
-from mediamon import mail, pipeline
-from mediamon.analysis import default_analysis
+from mediamon import mail, reporting
 from mediamon.config import DigestSettings
 from mediamon.digest import MAX_HTML_BYTES, build_context, render
 from mediamon.models import Article
 from mediamon.normalize import text_fingerprint, to_simplified
-from mediamon.store import digest_queries
-from mediamon.synth import DEFAULT_FRAME_RATES, WeekPlan, generate, iso_weeks
+from mediamon.testing import project_config
+from mediamon.testing.synth import DEFAULT_FRAME_RATES, WeekPlan, generate, iso_weeks
+from mediamon.warehouse import digest_queries
 
 GOLDEN = Path(__file__).parent / "golden"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -75,8 +75,8 @@ def frozen(tmp_path_factory):
 @pytest.fixture(scope="module")
 def rendered(frozen):
     """The frozen week's digest."""
-    context = build_context(WEEK, frozen.digest_rows(WEEK, pipeline.DIGEST_SECTIONS), pipeline.week_shifts(frozen, WEEK), digest_queries(),
-                            default_analysis().rulebook.measures, 12, FROZEN_AT)
+    context = build_context(WEEK, frozen.reports.digest_rows(WEEK, reporting.DIGEST_SECTIONS), reporting.week_shifts(frozen, WEEK, project_config()), digest_queries(),
+                            project_config().analysis.rulebook.measures, 12, FROZEN_AT)
     return render(context, "mediamon 周报 weekly digest")
 
 
@@ -211,19 +211,19 @@ def test_the_digest_flow_archives_sends_once_and_resends_only_when_forced(frozen
     """The weekly-digest flow writes reports/YYYY/WEEK.html, .eml and index.html, sends once, skips a re-run, honours force."""
     import yaml
 
-    from mediamon.cli import load_flow
-    from mediamon.config import DEFAULT_SOURCES
+    from flows.digest import weekly_digest as digest_flow
+    from mediamon.testing import project_config
 
     sink = Sink()
     port = smtp_server(sink)
-    doc = yaml.safe_load(DEFAULT_SOURCES.read_text("utf-8"))
+    doc = yaml.safe_load(project_config().sources_path.read_text("utf-8"))
     doc["digest"].update({"recipients": ["ana@example.org", "bo@example.org"], "smtp_host": "127.0.0.1", "smtp_port": port,
                           "smtp_security": "none", "send_backoff_seconds": 0.05})
     sources = tmp_path / "sources.yaml"
     sources.write_text(yaml.safe_dump(doc, allow_unicode=True), "utf-8")
     db = tmp_path / "digest.duckdb"
     shutil.copy(frozen.path, db)
-    flow = load_flow("digest").weekly_digest
+    flow = digest_flow
     first = flow(week=WEEK, sources_path=str(sources), db=str(db), out=str(tmp_path / "reports"), send=True)
     assert first["status"] == "sent to 2 recipient(s)" and len(sink.messages) == 1
     reports = tmp_path / "reports"

@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 import pytest
 from fixtures.site import ITEMS, THIN_PAGE_FEED_TEXT, page_html
 
-from mediamon.extract import ArticleRules, build_article, extract_page, pages_to_articles
+from mediamon.extract import build_article, extract_page
 from mediamon.models import Entry, Page
+from mediamon.testing import config_for, project_config
+from mediamon.workers import FeedRules, pages_to_articles
 
 NOW = datetime(2025, 2, 5, tzinfo=UTC)
 
@@ -68,9 +70,10 @@ def test_pages_to_articles_in_a_process_pool_matches_in_process():
     """Extraction in worker processes gives the same articles as in-process, in order."""
     pages = [Page(_entry(summary=""), page_html(ITEMS[k], None).encode("gb18030")) for k in ("deepseek", "h20", "smic")]
     pages.append(Page(_entry(summary=""), None))
-    rules = ArticleRules("测试", False, NOW, 80)
-    in_pool = pages_to_articles(pages, rules, workers=2)
-    assert in_pool == pages_to_articles(pages, rules, workers=0)
+    rules = FeedRules("测试", False, NOW)
+    sources = project_config().sources.with_pipeline(min_text_chars=80)
+    in_pool = pages_to_articles(pages, rules, config_for(sources.with_pipeline(extract_workers=2)))
+    assert in_pool == pages_to_articles(pages, rules, config_for(sources.with_pipeline(extract_workers=0)))
     assert [a.text.split("\n")[0] if a else None for a in in_pool] == [
         ITEMS["deepseek"].paragraphs[0], ITEMS["h20"].paragraphs[0], ITEMS["smic"].paragraphs[0], None]
 
@@ -85,9 +88,11 @@ def test_killing_the_owner_leaves_no_extraction_workers(tmp_path):
     import time
 
     script = ("import os, sys, time\n"
-              "from mediamon import extract\n"
-              "pool = extract.shared_pool(2)\n"
-              "pids = {f.result() for f in [pool.submit(extract._warm) for _ in range(2)]}\n"
+              "from mediamon import workers\n"
+              "from mediamon.testing import config_for, project_config\n"
+              "config = config_for(project_config().sources.with_pipeline(extract_workers=2))\n"
+              "pool = workers.shared_pool(config)\n"
+              "pids = {f.result() for f in [pool.submit(workers._ready) for _ in range(2)]}\n"
               "print(' '.join(map(str, pids)), flush=True)\n"
               "time.sleep(600)\n")
     owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)

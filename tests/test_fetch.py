@@ -8,9 +8,9 @@ import time
 import pytest
 
 from mediamon.config import FetcherSettings
-from mediamon.devserver import FeedServer
 from mediamon.errors import BlockedURL, FetchTimeout, HTTPStatusError, TooLarge, TooManyRedirects
 from mediamon.fetch import Fetcher, check_address, parse_retry_after
+from mediamon.testing.devserver import FeedServer
 
 
 @pytest.fixture

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from fixtures.site import ITEMS
 
-from mediamon.cli import load_flow
-from mediamon.store import Warehouse
+from flows.ingest import ingest
+from flows.stories import rebuild_stories as stories_flow
+from mediamon.warehouse import Warehouse
 
 pytestmark = pytest.mark.prefect
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.prefect
 @pytest.fixture(scope="module")
 def ingest_flow():
     """The flow object from flows/ingest.py."""
-    return load_flow("ingest").ingest
+    return ingest
 
 
 def _articles(db_path):
@@ -94,7 +95,7 @@ def test_ingest_assigns_stories_and_rebuild_agrees(prefect_harness, ingest_flow,
     assert original[0] == copy[0] and original[1] and not copy[1], "the syndicated copy joins the original's story"
     assert rows[ITEMS["deepseek"].title][0] != original[0]
 
-    counts = load_flow("stories").rebuild_stories(sources_path=str(sources_file), db=str(db_path))
+    counts = stories_flow(sources_path=str(sources_file), db=str(db_path))
     with Warehouse(db_path).reader() as con:
         after = dict(con.execute("SELECT article_id, story_id FROM article_stories").fetchall())
     assert after == before and counts["articles"] == len(before)

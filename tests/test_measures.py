@@ -12,8 +12,7 @@ import duckdb
 import pytest
 from fixtures.planted import ingest_generated
 
-from mediamon import pipeline
-from mediamon.analysis import default_analysis
+from mediamon import reporting, runs
 from mediamon.measures import (
     Shift,
     best_sentences,
@@ -23,8 +22,9 @@ from mediamon.measures import (
     log_odds_z,
     prop_z,
 )
-from mediamon.migrate import VIEWS_FILE
-from mediamon.synth import DEFAULT_FRAME_RATES, WeekPlan, generate, iso_weeks
+from mediamon.testing import project_config
+from mediamon.testing.synth import DEFAULT_FRAME_RATES, WeekPlan, generate, iso_weeks
+from mediamon.warehouse.connection import sql_text
 
 # Hand-computed: ln((10+1)/(100+10-10-1)) - ln((5+1)/(200+10-5-1)) = ln(34/9); sd = sqrt(1/11 + 1/6).
 LOG_ODDS = (10, 100, 5, 200, 1, 10)
@@ -53,7 +53,7 @@ def test_statistics_match_hand_computed_cases():
 def test_sql_macros_match_hand_computed_cases():
     """The warehouse's SQL macros give the same hand-computed values."""
     con = duckdb.connect()
-    con.execute(VIEWS_FILE.read_text("utf-8").split("CREATE OR REPLACE VIEW")[0])  # the macros, before the views
+    con.execute(sql_text("views.sql").split("CREATE OR REPLACE VIEW")[0])  # the macros, before the views
     delta, z = con.execute("SELECT log_odds_delta(10, 100, 5, 200, 1, 10), log_odds_z(10, 100, 5, 200, 1, 10)").fetchone()
     assert delta == pytest.approx(LOG_ODDS_DELTA) and z == pytest.approx(LOG_ODDS_Z)
     assert con.execute("SELECT prop_z(20, 40, 4, 40)").fetchone()[0] == pytest.approx(PROP_Z)
@@ -79,7 +79,7 @@ def test_evidence_sentences_mention_their_narrative_carry_the_terms_one_per_stor
     ]
     shift = Shift("frame", "chip_controls", "US chip export controls", "…", "+40 pts", 3.0,
                   frame="smuggling_enforcement", evidence_terms=("smuggling", "transshipment"))
-    found = best_sentences(articles, shift, default_analysis(), limit=3)
+    found = best_sentences(articles, shift, project_config().analysis, limit=3)
     assert [e.article_id for e in found] == ["a", "c"]
     assert found[0].sentence == "調查人員發現晶片經新加坡轉口走私。"  # shown as printed (traditional)
 
@@ -114,7 +114,7 @@ def test_planted_shifts_come_out_on_top(planted_warehouse):
     """Each planted shift is the first statement of its week, with the planted numbers measured back."""
     wh = planted_warehouse
     frame_week, new_week, burst_week = iso_weeks("2025-W37", 3)
-    by_week = {w: pipeline.week_shifts(wh, w) for w in iso_weeks("2025-W30", 10)}
+    by_week = {w: reporting.week_shifts(wh, w, project_config()) for w in iso_weeks("2025-W30", 10)}
     print("\nplanted -> measured")
     for week, shifts in by_week.items():
         for s in shifts:
@@ -159,7 +159,7 @@ def test_a_steady_corpus_raises_no_alarm(tmp_path):
         frame_z = con.execute("SELECT max(abs(share_z)) FROM v_weekly_frames").fetchone()[0]
     print(f"\nsteady corpus: flagged (narratives, frames, terms) = {flagged}; largest |z| of a term {top:.1f}, of a frame {frame_z:.1f}")
     assert flagged == (0, 0, 0)
-    assert all(not pipeline.week_shifts(wh, w) for w in iso_weeks("2025-W30", 10))
+    assert all(not reporting.week_shifts(wh, w, project_config()) for w in iso_weeks("2025-W30", 10))
 
 
 def test_jsd_in_sql_matches_python_on_stored_terms(planted_warehouse):
@@ -184,8 +184,8 @@ def test_jsd_in_sql_matches_python_on_stored_terms(planted_warehouse):
 def test_every_label_names_its_rule_and_words_found_in_the_article(planted_warehouse):
     """Each stored label names a configured rule, and every word it says it matched is in the article's text; the
     generated articles carry the narrative they were written for and no other."""
-    catalog = {(n.name, None): {r for r, _ in n.rules} for n in default_analysis().rulebook.narratives}
-    catalog |= {(n.name, f.name): {r for r, _ in f.rules} for n in default_analysis().rulebook.narratives for f in n.frames}
+    catalog = {(n.name, None): {r for r, _ in n.rules} for n in project_config().analysis.rulebook.narratives}
+    catalog |= {(n.name, f.name): {r for r, _ in f.rules} for n in project_config().analysis.rulebook.narratives for f in n.frames}
     with planted_warehouse.reader() as con:
         rows = con.execute(
             "SELECT l.narrative, l.frame, l.rule, l.matched, lower(a.title || ' ' || a.text_simplified), a.url "
@@ -209,12 +209,12 @@ def test_incremental_refreshes_equal_a_full_recount(planted_warehouse, tmp_path)
     copy gives the same weekly tables, row for row."""
     import shutil
 
-    from mediamon.store import Warehouse
+    from mediamon.warehouse import Warehouse
 
     copy_path = tmp_path / "full.duckdb"
     shutil.copy(planted_warehouse.path, copy_path)
     full = Warehouse(copy_path)
-    pipeline.refresh_measures(full, full=True)
+    runs.refresh_measures(full, project_config(), full=True)
     for table in ("weekly_narratives", "weekly_frames", "weekly_terms", "weekly_outlets"):
         with planted_warehouse.reader() as con:
             incremental = con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
@@ -231,13 +231,13 @@ def test_a_recount_beyond_the_memory_budget_finishes_without_it(planted_warehous
     says so and recounts without the limit instead of failing the run, with the same result."""
     import shutil
 
-    from mediamon.store import Warehouse
+    from mediamon.warehouse import Warehouse
 
     copy_path = tmp_path / "tight.duckdb"
     shutil.copy(planted_warehouse.path, copy_path)
     tight = Warehouse(copy_path, memory_mb=1)
-    with caplog.at_level("WARNING", logger="mediamon.store"):
-        pipeline.refresh_measures(tight, full=True)
+    with caplog.at_level("WARNING", logger="mediamon.warehouse"):
+        runs.refresh_measures(tight, project_config(), full=True)
     assert "the measures need more than 1 MB" in caplog.text
     with planted_warehouse.reader() as con:
         expected = con.execute("SELECT iso_week, narrative, articles FROM weekly_narratives ORDER BY ALL").fetchall()

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import shutil
+from importlib import resources
 
 import duckdb
 import pytest
 
 from mediamon.errors import MigrationError
-from mediamon.migrate import MIGRATIONS_DIR, discover, migrate
+from mediamon.warehouse.connection import discover, migrate
 
 
 @pytest.fixture
 def mig_dir(tmp_path):
     """A private copy of the project's migrations."""
     target = tmp_path / "migrations"
-    shutil.copytree(MIGRATIONS_DIR, target)
+    with resources.as_file(resources.files("mediamon.warehouse").joinpath("sql", "migrations")) as packaged:
+        shutil.copytree(packaged, target)
     return target
 
 
@@ -31,11 +33,11 @@ def test_project_migrations_apply_once(tmp_path):
 def test_edited_applied_migration_is_an_error(tmp_path, mig_dir):
     """Changing a migration after it ran is refused with the file named."""
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    migrate(con, mig_dir, views=None)
+    migrate(con, mig_dir, views=False)
     path = next(mig_dir.glob("0001_*.sql"))
     path.write_text(path.read_text() + "\n-- edited\n")
     with pytest.raises(MigrationError, match="0001.*edited after it was applied"):
-        migrate(con, mig_dir, views=None)
+        migrate(con, mig_dir, views=False)
 
 
 def test_failed_migration_rolls_back_entirely(tmp_path, mig_dir):
@@ -45,7 +47,7 @@ def test_failed_migration_rolls_back_entirely(tmp_path, mig_dir):
     (mig_dir / broken).write_text("CREATE TABLE half (x INT);\nSELECT * FROM no_such_table;\n")
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     with pytest.raises(MigrationError, match=f"{broken}.*rolled back"):
-        migrate(con, mig_dir, views=None)
+        migrate(con, mig_dir, views=False)
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert "half" not in tables and "articles" in tables
     assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == last
@@ -71,7 +73,7 @@ def test_rebuilding_migration_keeps_the_data(tmp_path, mig_dir):
     held = {p: p.read_text() for p in later}
     for p in later:
         p.unlink()
-    migrate(con, mig_dir, views=None)
+    migrate(con, mig_dir, views=False)
     con.execute("INSERT INTO articles (article_id, source_id, url, canonical_url, first_seen_at, lang, script, text_hash, "
                 "word_count, extraction) VALUES ('a1', 'f', 'u', 'c', now(), 'zh', 'zh-Hans', 'h', 1, 'page')")
     con.execute("INSERT INTO article_stories VALUES ('a1', 'a1')")

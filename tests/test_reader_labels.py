@@ -8,9 +8,9 @@ import pytest
 from conftest import require_shared
 from typer.testing import CliRunner
 
-from mediamon.analysis import default_analysis
 from mediamon.cli import app
 from mediamon.evaluation import evaluate, item_from_record
+from mediamon.testing import project_config
 
 # What the rules reach on the reader-labelled sets (README "Narratives against readers"); a rule edit that
 # lowers one of them fails here, and `mediamon narratives evaluate` shows what it changed.
@@ -37,7 +37,7 @@ def shared_sets():
 @pytest.mark.parametrize("name", ["dev", "extra"])
 def test_narrative_labels_reach_their_floors_on_real_coverage(shared_sets, name):
     """Precision and recall per narrative against two readers who agreed, on real articles."""
-    report = evaluate(shared_sets[name], default_analysis())
+    report = evaluate(shared_sets[name], project_config().analysis)
     for narrative, (min_p, min_r) in FLOORS[name].items():
         score = report.narratives[narrative]
         print(f"{name} {narrative}: P {score.precision:.2f} R {score.recall:.2f} ({score.tp + score.fn} positive)")
@@ -47,7 +47,7 @@ def test_narrative_labels_reach_their_floors_on_real_coverage(shared_sets, name)
 @pytest.mark.shared
 def test_frame_labels_reach_their_floors_on_real_coverage(shared_sets):
     """Valuation frames against the readers' frames (labels/FRAMES_GUIDE.md), both sets together."""
-    report = evaluate(shared_sets["dev"] + shared_sets["extra"], default_analysis())
+    report = evaluate(shared_sets["dev"] + shared_sets["extra"], project_config().analysis)
     for frame, (min_p, min_r) in FRAME_FLOORS.items():
         score = report.frames[frame]
         print(f"{frame}: P {score.precision:.2f} R {score.recall:.2f} ({score.tp + score.fn} positive)")

@@ -29,9 +29,10 @@ from fixtures.crash_site import (
     crash_sources_yaml,
 )
 
-from mediamon.config import DigestSettings
-from mediamon.devserver import FeedServer
-from mediamon.store import Warehouse
+from mediamon import reporting
+from mediamon.testing import project_config
+from mediamon.testing.devserver import FeedServer
+from mediamon.warehouse import Warehouse
 
 RUNNER = Path(__file__).parent / "fixtures" / "crash_site.py"
 FIXED_CLOCK = AS_OF
@@ -178,9 +179,8 @@ def _stored(db: Path) -> dict:
 
 def _digest(db: Path):
     """The digest of DIGEST_WEEK rendered with a fixed clock."""
-    from mediamon import pipeline
 
-    return pipeline.build_digest(Warehouse(db), DIGEST_WEEK, DigestSettings(), FIXED_CLOCK)
+    return reporting.build_digest(Warehouse(db), DIGEST_WEEK, project_config(), FIXED_CLOCK)
 
 
 def _check_after_crash(db: Path, reference: dict, where: str) -> dict:
@@ -322,9 +322,9 @@ class _Records(logging.Handler):
 
 @pytest.fixture
 def store_log():
-    """What mediamon.store logs during the test, debug lines included (`.messages`, and `.times` each was made)."""
+    """What mediamon.warehouse logs during the test, debug lines included (`.messages`, and `.times` each was made)."""
     handler = _Records()
-    logger = logging.getLogger("mediamon.store")
+    logger = logging.getLogger("mediamon.warehouse")
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
@@ -352,9 +352,9 @@ def small_site():
 
 def _ingest(sources: Path, db: Path) -> dict:
     """One ingest flow run in this process, as of AS_OF."""
-    from mediamon.cli import load_flow
+    from flows.ingest import ingest as ingest_flow
 
-    return load_flow("ingest").ingest(sources_path=str(sources), db=str(db), as_of=AS_OF)
+    return ingest_flow(sources_path=str(sources), db=str(db), as_of=AS_OF)
 
 
 def _count(db: Path) -> int:

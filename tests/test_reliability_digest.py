@@ -20,13 +20,13 @@ import pytest
 from conftest import require_shared
 from fixtures.planted import store_generated
 
-from mediamon import pipeline
-from mediamon.analysis import default_analysis
+from mediamon import reporting
 from mediamon.digest import build_context, render
 from mediamon.models import Article, Response
 from mediamon.normalize import text_fingerprint, to_simplified
-from mediamon.store import digest_queries
-from mediamon.synth import DEFAULT_FRAME_RATES, WeekPlan, generate, iso_weeks
+from mediamon.testing import project_config
+from mediamon.testing.synth import DEFAULT_FRAME_RATES, WeekPlan, generate, iso_weeks
+from mediamon.warehouse import digest_queries
 
 WEEK = "2025-W35"
 FROZEN_AT = datetime(2025, 9, 1, 8, 0, tzinfo=UTC)
@@ -139,8 +139,8 @@ def _plans() -> list[WeekPlan]:
 def _digest_with(extra: list[Article], db: Path):
     """The WEEK digest of a generated warehouse plus these articles, rendered with a fixed clock."""
     warehouse = store_generated(generate(_plans(), seed=13), db, extra=extra)
-    context = build_context(WEEK, warehouse.digest_rows(WEEK, pipeline.DIGEST_SECTIONS), pipeline.week_shifts(warehouse, WEEK), digest_queries(),
-                            default_analysis().rulebook.measures, 12, FROZEN_AT)
+    context = build_context(WEEK, warehouse.reports.digest_rows(WEEK, reporting.DIGEST_SECTIONS), reporting.week_shifts(warehouse, WEEK, project_config()), digest_queries(),
+                            project_config().analysis.rulebook.measures, 12, FROZEN_AT)
     return render(context, "mediamon weekly digest")
 
 

@@ -20,7 +20,8 @@ from mediamon.errors import MediamonError, NotAFeed
 from mediamon.models import Entry, FeedHarvest, FeedOutcome, FeedPoll, FeedState, Response
 from mediamon.normalize import canonical_url
 from mediamon.parse import parse_feed
-from mediamon.store import Warehouse
+from mediamon.testing import config_for
+from mediamon.warehouse import Warehouse
 
 NOW = datetime(2025, 2, 5, 8, tzinfo=UTC)  # a Wednesday of 2025-W06
 
@@ -152,7 +153,7 @@ def test_items_with_unusable_links(tmp_path):
     from unittest import mock
 
     with mock.patch.object(pipeline.Fetcher, "get", return_value=_response(body)):
-        poll = pipeline.poll_feed(sources.feeds[0], FeedState("f"), sources)
+        poll = pipeline.poll_feed(sources.feeds[0], FeedState("f"), config_for(sources))
     assert [e.canonical_url for e in poll.entries] == ["http://news.example/ok"]
     assert len(poll.outcome.messages) == 4 and "99999" in poll.outcome.messages[0] and "g1" in poll.outcome.messages[1]
 
@@ -178,11 +179,11 @@ def _serve(server: FaultServer, items: list[dict]) -> None:
 
 def _run(sources, feed, wh: Warehouse, now: datetime = NOW):
     """One feed's part of an ingest run, as the flow does it, without Prefect; returns the outcome."""
-    states = wh.sync_feeds(sources.feeds, now)
-    poll = pipeline.poll_feed(feed, states[feed.id], sources)
-    known = wh.known_urls(poll.entries)
-    harvest = pipeline.harvest_feed(poll, feed, sources, known, now) if poll.entries else FeedHarvest(poll.outcome)
-    return wh.commit("run", [harvest], sources.pipeline, now)[0]
+    states = wh.ingest.sync_feeds(sources.feeds, now)
+    poll = pipeline.poll_feed(feed, states[feed.id], config_for(sources))
+    known = wh.ingest.known_urls(poll.entries)
+    harvest = pipeline.harvest_feed(poll, feed, config_for(sources), known, now) if poll.entries else FeedHarvest(poll.outcome)
+    return wh.ingest.commit("run", [harvest], sources.pipeline, now)[0]
 
 
 def _stored(wh: Warehouse) -> list[tuple]:
@@ -416,16 +417,16 @@ def _store_path(rows: list[tuple]) -> None:
     sources, wh = _fuzz_warehouse()
     feed = sources.feeds[0]
     for _attempt in range(2):
-        wh.sync_feeds(sources.feeds, NOW)
+        wh.ingest.sync_feeds(sources.feeds, NOW)
         try:
             entries = parse_feed(_response(doc), feed.id)
         except NotAFeed:
             return
         kept = [e for e in entries if e.canonical_url]
         poll = FeedPoll(FeedOutcome(feed.id), kept)
-        known = wh.known_urls(kept)
-        harvest = pipeline.harvest_feed(poll, feed, sources, known, NOW)
-        wh.commit("run", [harvest], sources.pipeline, NOW)
+        known = wh.ingest.known_urls(kept)
+        harvest = pipeline.harvest_feed(poll, feed, config_for(sources), known, NOW)
+        wh.ingest.commit("run", [harvest], sources.pipeline, NOW)
     with wh.reader() as con:
         total, distinct = con.execute("SELECT count(*), count(DISTINCT canonical_url) FROM articles").fetchone()
     assert total == distinct

@@ -188,7 +188,7 @@ def small_warehouse(tmp_path_factory):
     """A small generated warehouse with one digestible week (2025-W31)."""
     from fixtures.planted import store_generated
 
-    from mediamon.synth import DEFAULT_FRAME_RATES, WeekPlan, generate
+    from mediamon.testing.synth import DEFAULT_FRAME_RATES, WeekPlan, generate
 
     plans = [WeekPlan(w, {"chip_controls": 4, "chinese_ai": 4, "ai_valuations": 3}, DEFAULT_FRAME_RATES, {})
              for w in ("2025-W30", "2025-W31")]
@@ -199,9 +199,9 @@ def _flow_sources(tmp_path, port: int):
     """A sources file whose digest goes to two recipients on the loopback server."""
     import yaml
 
-    from mediamon.config import DEFAULT_SOURCES
+    from mediamon.testing import project_config
 
-    doc = yaml.safe_load(DEFAULT_SOURCES.read_text("utf-8"))
+    doc = yaml.safe_load(project_config().sources_path.read_text("utf-8"))
     doc["digest"].update({"recipients": [ANA, BO], "smtp_host": "127.0.0.1", "smtp_port": port, "smtp_security": "none",
                           "send_attempts": 2, "send_backoff_seconds": 0.05, "smtp_timeout_seconds": 0.5})
     path = tmp_path / "sources.yaml"
@@ -237,13 +237,13 @@ def test_digest_flow_after_an_smtp_fault_sends_exactly_once_per_recipient(small_
     """Digest flow: an SMTP fault, then the next run"""
     import shutil
 
-    from mediamon.cli import load_flow
-    from mediamon.store import Warehouse
+    from flows.digest import weekly_digest as digest_flow
+    from mediamon.warehouse import Warehouse
 
     week = "2025-W31"
     db = tmp_path / "mail.duckdb"
     shutil.copy(small_warehouse.path, db)
-    flow = load_flow("digest").weekly_digest
+    flow = digest_flow
     port, sink, close = _fault(kind, smtp_server)
     try:
         with pytest.raises(mail.DeliveryError) as err:
@@ -251,8 +251,8 @@ def test_digest_flow_after_an_smtp_fault_sends_exactly_once_per_recipient(small_
     finally:
         close()
     warehouse = Warehouse(db)
-    first_recorded = warehouse.deliveries(week)
-    assert warehouse.digest_sent_at(week) is None, "a failed delivery is never reported as sent"
+    first_recorded = warehouse.reports.deliveries(week)
+    assert warehouse.reports.digest_sent_at(week) is None, "a failed delivery is never reported as sent"
     assert BO in str(err.value), "the error names the recipient still waiting"
     if kind == "550 one of two":
         assert first_recorded == {ANA} and sink.deliveries() == {ANA: 1}
@@ -265,7 +265,7 @@ def test_digest_flow_after_an_smtp_fault_sends_exactly_once_per_recipient(small_
     again = flow(week=week, sources_path=str(sources), db=str(db), out=str(tmp_path / "r"), send=True)
     expected = {BO: 1} if kind == "550 one of two" else {ANA: 1, BO: 1}
     assert healthy.deliveries() == expected and again["status"] == f"sent to {len(expected)} recipient(s)"
-    assert warehouse.deliveries(week) == {ANA, BO} and warehouse.digest_sent_at(week) is not None
+    assert warehouse.reports.deliveries(week) == {ANA, BO} and warehouse.reports.digest_sent_at(week) is not None
     third = flow(week=week, sources_path=str(sources), db=str(db), out=str(tmp_path / "r"), send=True)
     assert third["status"] == "already sent" and healthy.deliveries() == expected
     received = email.message_from_bytes(healthy.messages[0][1], policy=default_policy)
@@ -281,9 +281,9 @@ def test_a_digest_while_an_ingest_holds_the_warehouse_gives_up_clearly(small_war
 
     import yaml
 
-    from mediamon.cli import load_flow
+    from flows.digest import weekly_digest as digest_flow
     from mediamon.errors import WarehouseBusy
-    from mediamon.store import Warehouse
+    from mediamon.warehouse import Warehouse
 
     db = tmp_path / "mail.duckdb"
     shutil.copy(small_warehouse.path, db)
@@ -295,6 +295,6 @@ def test_a_digest_while_an_ingest_holds_the_warehouse_gives_up_clearly(small_war
     with Warehouse(db).run_lock("ingest") as held:  # what a running ingest holds
         assert held
         with pytest.raises(WarehouseBusy, match=str(db)):
-            load_flow("digest").weekly_digest(week="2025-W31", sources_path=str(sources), db=str(db),
+            digest_flow(week="2025-W31", sources_path=str(sources), db=str(db),
                                               out=str(tmp_path / "r"), send=True)
-    assert sink.messages == [] and Warehouse(db).deliveries("2025-W31") == set()
+    assert sink.messages == [] and Warehouse(db).reports.deliveries("2025-W31") == set()

@@ -24,7 +24,8 @@ from mediamon.errors import (
 )
 from mediamon.fetch import Fetcher
 from mediamon.models import FeedHarvest, FeedPoll, FeedState
-from mediamon.store import Warehouse
+from mediamon.testing import config_for
+from mediamon.warehouse import Warehouse
 
 NOW = datetime(2025, 2, 5, 8, tzinfo=UTC)
 PUBLIC_IP = "93.184.215.14"  # stands for "some public host"; tests route it to loopback, nothing leaves the machine
@@ -54,14 +55,14 @@ def _warehouse(tmp_path, sources) -> Warehouse:
     """A migrated warehouse knowing the sources' feeds."""
     wh = Warehouse(tmp_path / "wh.duckdb", lock_timeout=5)
     wh.migrate()
-    wh.sync_feeds(sources.feeds, NOW)
+    wh.ingest.sync_feeds(sources.feeds, NOW)
     return wh
 
 
 def _record(wh: Warehouse, sources, feed, exc_or_poll, now=NOW) -> dict:
     """Commit a poll's outcome (or the error it raised) as the flow does; return the feed's warehouse row."""
     poll = exc_or_poll if isinstance(exc_or_poll, FeedPoll) else FeedPoll(pipeline.error_outcome(feed.id, exc_or_poll))
-    wh.commit("run", [FeedHarvest(poll.outcome)], sources.pipeline, now)
+    wh.ingest.commit("run", [FeedHarvest(poll.outcome)], sources.pipeline, now)
     with wh.reader() as con:
         cur = con.execute("SELECT * FROM feeds WHERE feed_id = ?", [feed.id])
         return dict(zip([d[0] for d in cur.description], cur.fetchone()))
@@ -70,7 +71,7 @@ def _record(wh: Warehouse, sources, feed, exc_or_poll, now=NOW) -> dict:
 def _poll(feed, sources, state=None):
     """pipeline.poll_feed, returning the FetchError instead of raising it."""
     try:
-        return pipeline.poll_feed(feed, state or FeedState(feed.id), sources)
+        return pipeline.poll_feed(feed, state or FeedState(feed.id), config_for(sources))
     except FetchError as exc:
         return exc
 
@@ -212,11 +213,11 @@ def test_304(server, tmp_path, validator):
     url = server.route("/f.xml", faults.conditional(rss_feed([item(1, "http://news.example/a/1")])))
     sources = _sources(tmp_path, {"f": url})
     feed = sources.feeds[0]
-    first = pipeline.poll_feed(feed, FeedState(feed.id), sources)
+    first = pipeline.poll_feed(feed, FeedState(feed.id), config_for(sources))
     assert first.outcome.status == "ok" and len(first.entries) == 1
     state = FeedState(feed.id, etag=first.outcome.etag if validator == "etag" else None,
                       last_modified=first.outcome.last_modified if validator == "last_modified" else None)
-    second = pipeline.poll_feed(feed, state, sources)
+    second = pipeline.poll_feed(feed, state, config_for(sources))
     assert second.outcome.status == "not_modified" and second.entries == []
     wh = _warehouse(tmp_path, sources)
     row = _record(wh, sources, feed, second)
@@ -254,7 +255,7 @@ def test_429_long_retry_after_parks_the_feed(server, tmp_path, value):
     assert row["enabled"] and row["failures"] == 1
     wait = (row["next_poll_at"].replace(tzinfo=UTC) - NOW).total_seconds()
     assert wait >= expected - 2 and wait <= 86400 + 2
-    due = wh.sync_feeds(sources.feeds, NOW + timedelta(seconds=expected - 60))
+    due = wh.ingest.sync_feeds(sources.feeds, NOW + timedelta(seconds=expected - 60))
     assert due[feed.id].next_poll_at.replace(tzinfo=UTC) > NOW + timedelta(seconds=expected - 60)
 
 
@@ -279,14 +280,14 @@ def test_repeated_404_and_410(server, tmp_path, status):
 @pytest.mark.reliability("entries stored once", )
 def test_503_503_200_stores_once(server, tmp_path, prefect_harness):
     """Feed answers 503, 503, then 200 (Prefect retries the poll), then 200 again on the next run."""
-    from mediamon.cli import load_flow
+    from flows.ingest import ingest as ingest_flow
 
     feed_xml = rss_feed([item(i, f"http://news.example/a/{i}") for i in range(3)])
     url = server.route("/f.xml", faults.sequence(faults.respond(503, "busy"), faults.respond(503, "busy"),
                                                  faults.respond(200, feed_xml, {"Content-Type": "application/rss+xml"})))
     path = tmp_path / "sources.yaml"
     path.write_text(sources_doc({"f": url}, retries=2, retry_backoff_seconds=0.1), encoding="utf-8")
-    ingest = load_flow("ingest").ingest
+    ingest = ingest_flow
     first = ingest(sources_path=str(path), db=str(tmp_path / "wh.duckdb"))
     second = ingest(sources_path=str(path), db=str(tmp_path / "wh.duckdb"))
     assert server.hits("/f.xml") == 4
@@ -424,11 +425,11 @@ def test_ssrf_through_the_pipeline(server, tmp_path, monkeypatch):
                                 full_text=False, allow_private_addresses=False), encoding="utf-8")
     sources = load_sources(path)
     public, private = sources.feeds
-    refused = pipeline.poll_feed(private, FeedState(private.id), sources)
+    refused = pipeline.poll_feed(private, FeedState(private.id), config_for(sources))
     assert refused.outcome.status == "error" and refused.outcome.error_class == "blocked_url"
-    poll = pipeline.poll_feed(public, FeedState(public.id), sources)
+    poll = pipeline.poll_feed(public, FeedState(public.id), config_for(sources))
     assert len(poll.entries) == 3
-    harvest = pipeline.harvest_feed(poll, public, sources, set(), NOW)
+    harvest = pipeline.harvest_feed(poll, public, config_for(sources), set(), NOW)
     assert harvest.articles == [] or all(a.extraction == "feed_fallback" for a in harvest.articles)
     assert harvest.outcome.pages_fetched == 0
     assert [r.path for r in server.requests] == ["/f.xml"], "only the public feed was requested"

@@ -7,7 +7,10 @@ from datetime import UTC, datetime
 
 from conftest import require_shared
 
-from mediamon.seeds import SEEDS_DIR, load_seeds, read_manifest
+from mediamon.seeds import load_seeds, read_manifest
+from mediamon.testing import project_config
+
+SEEDS_DIR = project_config().seeds_dir
 
 
 def test_seeds_are_the_shared_files_unchanged():
@@ -19,7 +22,7 @@ def test_seeds_are_the_shared_files_unchanged():
 
 def test_manifest_describes_every_seed():
     """The manifest lists each seed with its hash, outlet, date and script."""
-    manifest = read_manifest()
+    manifest = read_manifest(SEEDS_DIR)
     assert sorted(s.file for s in manifest) == sorted(p.name for p in SEEDS_DIR.glob("*.txt"))
     for seed in manifest:
         assert hashlib.sha256((SEEDS_DIR / seed.file).read_bytes()).hexdigest() == seed.sha256
@@ -30,8 +33,8 @@ def test_manifest_describes_every_seed():
 
 def test_detected_script_matches_the_manifest():
     """The pipeline's own script detection agrees with the manifest."""
-    articles = {a.guid: a for a in load_seeds(datetime.now(UTC))}
-    for seed in read_manifest():
+    articles = {a.guid: a for a in load_seeds(datetime.now(UTC), SEEDS_DIR, project_config().analysis)}
+    for seed in read_manifest(SEEDS_DIR):
         assert articles[seed.file].script == seed.lang, seed.file
         assert articles[seed.file].is_baseline
 
@@ -40,8 +43,8 @@ def test_seeds_are_labelled_as_a_reader_labels_them():
     """Every narrative the manifest's reader names is carried, and so is at least one of the frames the reader names
     for each seed (the reader's labels are in seeds/manifest.yaml; the rules were judged on real coverage, where
     the seeds' long articles argue several frames at once)."""
-    articles = {a.guid: a for a in load_seeds(datetime.now(UTC))}
-    for seed in read_manifest():
+    articles = {a.guid: a for a in load_seeds(datetime.now(UTC), SEEDS_DIR, project_config().analysis)}
+    for seed in read_manifest(SEEDS_DIR):
         labels = articles[seed.file].analysis.labels
         print(f"\n{seed.file}: manifest {seed.narratives} {seed.frames}")
         for l in labels:

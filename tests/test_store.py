@@ -13,7 +13,9 @@ from mediamon.errors import WarehouseBusy
 from mediamon.models import Article, FeedHarvest, FeedOutcome
 from mediamon.normalize import article_id, text_fingerprint
 from mediamon.seeds import load_seeds
-from mediamon.store import Warehouse
+from mediamon.testing import project_config
+from mediamon.warehouse import Warehouse
+from mediamon.warehouse import ingest as ingest_store
 
 NOW = datetime(2025, 2, 5, 8, tzinfo=UTC)
 FEED = Feed(id="f1", name="F1", outlet="Outlet", url="https://example.com/f", lang="zh-Hans")
@@ -30,7 +32,7 @@ def warehouse(db_path) -> Warehouse:
     """A migrated warehouse with one feed."""
     wh = Warehouse(db_path, lock_timeout=1)
     wh.migrate()
-    wh.sync_feeds([FEED], NOW)
+    wh.ingest.sync_feeds([FEED], NOW)
     return wh
 
 
@@ -39,7 +41,7 @@ def test_same_text_under_two_urls_is_stored_once(warehouse):
     a = _article("http://a.example.com/1", "英伟达H20芯片出口受限。")
     b = _article("http://b.example.com/2", "英伟达 H20 芯片出口受限！")
     outcome = FeedOutcome("f1", etag='"v2"')
-    [o] = warehouse.commit("run1", [FeedHarvest(outcome, [a, b])], PipelineSettings(), NOW)
+    [o] = warehouse.ingest.commit("run1", [FeedHarvest(outcome, [a, b])], PipelineSettings(), NOW)
     assert (o.new_articles, o.duplicates) == (1, 1)
     with warehouse.reader() as con:
         rows = con.execute("SELECT url, duplicate_of, text IS NULL FROM v_articles ORDER BY url").fetchall()
@@ -50,7 +52,7 @@ def test_first_copy_is_the_earliest_published_whatever_the_order(warehouse):
     """Within one batch the earliest-published copy keeps the text, regardless of list order."""
     late = replace(_article("http://a.example.com/late", "同一篇稿件"), published_at=NOW)
     early = replace(_article("http://b.example.com/early", "同一篇稿件"), published_at=NOW.replace(hour=1))
-    warehouse.commit("r", [FeedHarvest(FeedOutcome("f1"), [late, early])], PipelineSettings(), NOW)
+    warehouse.ingest.commit("r", [FeedHarvest(FeedOutcome("f1"), [late, early])], PipelineSettings(), NOW)
     with warehouse.reader() as con:
         rows = dict(con.execute("SELECT url, duplicate_of FROM articles").fetchall())
     assert rows == {"http://b.example.com/early": None, "http://a.example.com/late": early.article_id}
@@ -60,21 +62,21 @@ def test_commit_is_idempotent_and_known_urls(warehouse):
     """Committing the same articles again adds nothing; known_urls reports them."""
     a = _article("http://a.example.com/1", "文本一")
     for _ in range(2):
-        warehouse.commit("r", [FeedHarvest(FeedOutcome("f1"), [a])], PipelineSettings(), NOW)
+        warehouse.ingest.commit("r", [FeedHarvest(FeedOutcome("f1"), [a])], PipelineSettings(), NOW)
     with warehouse.reader() as con:
         assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == 1
     from mediamon.models import Entry
 
     e = Entry("f1", "other-guid", a.url, a.canonical_url, "", "", "", None, None)
-    assert warehouse.known_urls([e]) == {a.canonical_url}
+    assert warehouse.ingest.known_urls([e]) == {a.canonical_url}
 
 
 def test_validators_advance_with_the_commit_and_failures_back_off(warehouse):
     """ETag is stored with the entries; errors count up and push the next poll out."""
-    warehouse.commit("r1", [FeedHarvest(FeedOutcome("f1", etag='"e1"', last_modified="lm"))], PipelineSettings(), NOW)
+    warehouse.ingest.commit("r1", [FeedHarvest(FeedOutcome("f1", etag='"e1"', last_modified="lm"))], PipelineSettings(), NOW)
     err = FeedOutcome("f1", status="error", error_class="http_status", error="HTTP 500")
-    warehouse.commit("r2", [FeedHarvest(err)], PipelineSettings(), NOW)
-    warehouse.commit("r3", [FeedHarvest(replace(err))], PipelineSettings(), NOW)
+    warehouse.ingest.commit("r2", [FeedHarvest(err)], PipelineSettings(), NOW)
+    warehouse.ingest.commit("r3", [FeedHarvest(replace(err))], PipelineSettings(), NOW)
     with warehouse.reader() as con:
         etag, failures, next_poll, last_error = con.execute(
             "SELECT etag, failures, next_poll_at, last_error FROM feeds WHERE feed_id = 'f1'").fetchone()
@@ -87,9 +89,9 @@ def test_failed_commit_leaves_nothing(warehouse, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(Warehouse, "_advance_feeds", staticmethod(boom))
+    monkeypatch.setattr(ingest_store, "_advance_feeds", boom)
     with pytest.raises(RuntimeError):
-        warehouse.commit("r", [FeedHarvest(FeedOutcome("f1", etag='"x"'), [_article("http://a.example.com/z", "t")])],
+        warehouse.ingest.commit("r", [FeedHarvest(FeedOutcome("f1", etag='"x"'), [_article("http://a.example.com/z", "t")])],
                          PipelineSettings(), NOW)
     with warehouse.reader() as con:
         assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == 0
@@ -117,9 +119,9 @@ def test_writer_waits_for_a_lock_and_then_gives_up(warehouse, tmp_path):
 
 def test_baseline_loads_once(warehouse):
     """The seeds load as baseline articles, idempotently."""
-    seeds = load_seeds(NOW, protected={"昇騰": "昇腾"})
-    assert warehouse.insert_baseline(seeds, "init") == 4
-    assert warehouse.insert_baseline(seeds, "init") == 0
+    seeds = load_seeds(NOW, project_config().seeds_dir, project_config().analysis, protected={"昇騰": "昇腾"})
+    assert warehouse.ingest.insert_baseline(seeds, "init") == 4
+    assert warehouse.ingest.insert_baseline(seeds, "init") == 0
     with warehouse.reader() as con:
         rows = con.execute("SELECT script, count(*) FROM v_articles WHERE is_baseline GROUP BY 1 ORDER BY 1").fetchall()
     assert rows == [("zh-Hans", 3), ("zh-Hant", 1)]
@@ -133,7 +135,7 @@ def test_reader_is_read_only(warehouse):
 
 def _hold_lock(path, ready, release):
     """In another process: hold the warehouse's run lock until told to let go (or killed)."""
-    from mediamon.store import Warehouse
+    from mediamon.warehouse import Warehouse
 
     with Warehouse(path).run_lock("ingest") as held:
         assert held
@@ -147,7 +149,7 @@ def test_a_second_run_sees_the_first_and_a_killed_run_frees_the_lock(tmp_path):
     import multiprocessing
     import time
 
-    from mediamon.store import Warehouse
+    from mediamon.warehouse import Warehouse
 
     ctx = multiprocessing.get_context("spawn")
     ready, release = ctx.Event(), ctx.Event()

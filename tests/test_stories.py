@@ -11,7 +11,6 @@ from fixtures.syndication import labelled_set, pair_scores
 
 from mediamon.config import PipelineSettings, StorySettings
 from mediamon.models import FeedHarvest, FeedOutcome
-from mediamon.store import Warehouse
 from mediamon.stories import (
     Member,
     UnionFind,
@@ -23,6 +22,7 @@ from mediamon.stories import (
     signature,
     similarity,
 )
+from mediamon.warehouse import Warehouse
 
 PARAMS = StorySettings()
 NOW = datetime(2025, 5, 1, tzinfo=UTC)
@@ -82,7 +82,7 @@ def test_union_of_pairs():
 def _group(wh: Warehouse, articles, batch: int) -> dict[str, str]:
     """Commit articles in batches through the warehouse and read back article -> story."""
     for i in range(0, len(articles), batch):
-        wh.commit("t", [FeedHarvest(FeedOutcome("eval"), articles[i:i + batch])], PipelineSettings(), NOW)
+        wh.ingest.commit("t", [FeedHarvest(FeedOutcome("eval"), articles[i:i + batch])], PipelineSettings(), NOW)
     with wh.reader() as con:
         return dict(con.execute("SELECT article_id, story_id FROM article_stories").fetchall())
 
@@ -126,7 +126,7 @@ def test_incremental_batches_and_rebuild_give_the_same_stories(tmp_path, labelle
     g_one = _group(one, articles, len(articles))
     g_many = _group(many, articles, 7)
     assert g_one == g_many
-    counts = many.rebuild_stories(batch=25)
+    counts = many.stories.rebuild(batch=25)
     with many.reader() as con:
         rebuilt = dict(con.execute("SELECT article_id, story_id FROM article_stories").fetchall())
     assert rebuilt == g_many and counts["stories"] == len(set(g_many.values()))

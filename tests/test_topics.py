@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from mediamon.config import DEFAULT_SOURCES, load_sources
+from mediamon.config import load_sources
+from mediamon.testing import project_config
 from mediamon.topics import TopicMatcher
 
 
 @pytest.fixture(scope="module")
 def matcher() -> TopicMatcher:
     """The matcher built from the shipped sources.yaml."""
-    sources = load_sources(DEFAULT_SOURCES)
+    sources = load_sources(project_config().sources_path)
     return TopicMatcher.from_terms(sources.topics, sources.script_terms)
 
 

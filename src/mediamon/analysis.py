@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from pathlib import Path
 
 from .models import Analysis, Article
@@ -64,11 +63,3 @@ def with_analysis(article: Article, config: AnalysisConfig) -> Article:
     """The article with its term counts and labels."""
     return replace(article, analysis=analyse_stored(article.title, article.script, article.text_simplified,
                                                     article.lang, config))
-
-
-@lru_cache(maxsize=1)
-def default_analysis() -> AnalysisConfig:
-    """The project's own config/ folder, loaded once per process."""
-    from .config import PROJECT_ROOT
-
-    return load_analysis(PROJECT_ROOT / "config")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
+import importlib
 import json
 import logging
 import sys
@@ -15,12 +15,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import orchestration, pipeline, progress
-from .config import PROJECT_ROOT, database_path, load_sources
+from . import orchestration, progress, runs
+from .config import database_path, load_config, load_sources
 from .errors import MediamonError
-from .fetch import now_utc
 from .seeds import load_seeds
-from .store import Warehouse
+from .warehouse import Warehouse
+from .weeks import now_utc
 
 app = typer.Typer(add_completion=False, help="Monitor how the press tells the story of Chinese AI, chip controls and AI valuations.")
 sources_app = typer.Typer(help="Check the configured feeds.")
@@ -37,15 +37,6 @@ DbOption = typer.Option(None, "--db", help="Warehouse file (default: $MEDIAMON_D
 SourcesOption = typer.Option(None, "--sources", help="Sources file (default: $MEDIAMON_SOURCES or sources.yaml).")
 
 
-def load_flow(name: str):
-    """Import flows/<name>.py from the project (flows/ is deployment code, not part of the package)."""
-    path = PROJECT_ROOT / "flows" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"mediamon_flows_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
-
 def _fail(exc: Exception) -> None:
     """Print a mediamon error plainly and exit non-zero."""
     console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
@@ -60,7 +51,7 @@ def _say(message: str) -> None:
 def run_flow(name: str, flow_name: str, **parameters):
     """Run a flow of flows/ against Prefect's API (the configured server, or a local one started for it)."""
     module = {}
-    with orchestration.prefect_api(_say, meanwhile=lambda: module.setdefault("flows", load_flow(name))):
+    with orchestration.prefect_api(_say, meanwhile=lambda: module.setdefault("flows", importlib.import_module(f"flows.{name}"))):
         return getattr(module["flows"], flow_name)(**parameters)
 
 
@@ -68,12 +59,13 @@ def run_flow(name: str, flow_name: str, **parameters):
 def init(db: Optional[Path] = DbOption, sources: Optional[Path] = SourcesOption) -> None:
     """Create or migrate the warehouse and load the seed articles as the baseline."""
     try:
-        cfg = load_sources(sources)
-        warehouse = Warehouse.configured(database_path(db), cfg)
+        config = load_config(sources=sources, db=db)
+        warehouse = Warehouse.configured(config)
         applied = warehouse.migrate()
-        added = warehouse.insert_baseline(load_seeds(now_utc(), protected=cfg.script_terms), run_id="init")
-        pipeline.ensure_analysis(warehouse)
-        pipeline.refresh_measures(warehouse)
+        seeds = load_seeds(now_utc(), config.seeds_dir, config.analysis, config.sources.script_terms)
+        added = warehouse.ingest.insert_baseline(seeds, run_id="init")
+        runs.ensure_analysis(warehouse, config)
+        runs.refresh_measures(warehouse, config)
         orchestration.prepare_database(_say)  # so the first ingest does not wait for Prefect's migrations
     except MediamonError as exc:
         _fail(exc)
@@ -206,7 +198,7 @@ def digest(
 def status(db: Optional[Path] = DbOption) -> None:
     """Each feed's last success, last error, failures and next poll; the last runs; articles by week; size."""
     try:
-        report = Warehouse(database_path(db)).status()
+        report = Warehouse(database_path(db)).reports.status()
     except (MediamonError, FileNotFoundError) as exc:
         _fail(exc)
     out = Console()
@@ -224,10 +216,12 @@ def narratives_rebuild(db: Optional[Path] = DbOption, sources: Optional[Path] = 
                        workers: int = typer.Option(2, help="Processes for jieba.")) -> None:
     """Recount every article's terms and relabel it with config/ as it is now, then refresh the measures."""
     try:
-        warehouse = Warehouse.configured(database_path(db), load_sources(sources))
+        config = load_config(sources=sources, db=db)
+        config = config.with_sources(config.sources.with_pipeline(extract_workers=workers))
+        warehouse = Warehouse.configured(config)
         warehouse.migrate()
-        counts = pipeline.ensure_analysis(warehouse, workers, force=True)
-        seconds = pipeline.refresh_measures(warehouse, full=True)
+        counts = runs.ensure_analysis(warehouse, config, force=True)
+        seconds = runs.refresh_measures(warehouse, config, full=True)
     except MediamonError as exc:
         _fail(exc)
     typer.echo(json.dumps({**(counts or {}), "measures_seconds": round(seconds, 2)}))
@@ -238,7 +232,8 @@ def narratives_refresh(db: Optional[Path] = DbOption, sources: Optional[Path] = 
                        full: bool = typer.Option(False, "--full", help="Recount every week, not only the changed ones.")) -> None:
     """Bring the weekly measures (v_weekly_*) up to date from the stored labels and terms."""
     try:
-        seconds = pipeline.refresh_measures(Warehouse.configured(database_path(db), load_sources(sources)), full)
+        config = load_config(sources=sources, db=db)
+        seconds = runs.refresh_measures(Warehouse.configured(config), config, full)
     except MediamonError as exc:
         _fail(exc)
     typer.echo(f"weekly measures refreshed in {seconds:.2f} s")
@@ -248,13 +243,17 @@ def narratives_refresh(db: Optional[Path] = DbOption, sources: Optional[Path] = 
 def narratives_shifts(
     week: Optional[str] = typer.Option(None, help="ISO week such as 2025-W06 (default: the latest)."),
     db: Optional[Path] = DbOption,
+    sources: Optional[Path] = SourcesOption,
     evidence: int = typer.Option(2, help="Evidence sentences per shift."),
 ) -> None:
     """Print the week's notable shifts, each with its figure and evidence sentences."""
+    from .reporting import week_shifts
+
     try:
-        warehouse = Warehouse(database_path(db))
-        week = week or warehouse.latest_week()
-        shifts = pipeline.week_shifts(warehouse, week, evidence) if week else []
+        config = load_config(sources=sources, db=db)
+        warehouse = Warehouse(config.db_path)
+        week = week or warehouse.reports.latest_week()
+        shifts = week_shifts(warehouse, week, config, evidence) if week else []
     except (MediamonError, FileNotFoundError) as exc:
         _fail(exc)
     typer.echo(f"{week or 'no weeks yet'}: {len(shifts)} notable shift(s)")
@@ -273,11 +272,11 @@ def narratives_evaluate(
     errors: bool = typer.Option(True, "--errors/--no-errors", help="List every miss and false label."),
 ) -> None:
     """Score the narrative and frame rules against reader labels: P, R, F1, then each miss and false label."""
-    from .analysis import default_analysis, load_analysis
+    from .analysis import load_analysis
     from .evaluation import evaluate, format_report, item_from_record
 
     try:
-        config = load_analysis(config_dir) if config_dir else default_analysis()
+        config = load_analysis(config_dir) if config_dir else load_config().analysis
         items = []
         for number, line in enumerate(labels.read_text("utf-8").splitlines(), start=1):
             if line.strip():

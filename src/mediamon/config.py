@@ -1,20 +1,32 @@
-"""Load and validate sources.yaml: feeds, fetcher settings, topic terms and script fixes."""
+"""The one configuration object: a project folder's sources.yaml and config/, validated, loaded once, passed down.
+
+A project folder holds the files a user edits: `sources.yaml`, `config/` (narrative rules, lexicon) and
+`seeds/`, plus `warehouse/` and `reports/` that mediamon writes. It is $MEDIAMON_HOME, or the working
+directory. A file the folder does not have comes from the defaults an installed wheel ships
+(`mediamon/defaults`, the repository's own files); SQL and templates always come from the package.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass, replace
+from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DB = PROJECT_ROOT / "warehouse" / "mediamon.duckdb"
-DEFAULT_SOURCES = PROJECT_ROOT / "sources.yaml"
+if TYPE_CHECKING:
+    from .analysis import AnalysisConfig
+
+HOME_ENV = "MEDIAMON_HOME"
+DB_ENV = "MEDIAMON_DB"
+SOURCES_ENV = "MEDIAMON_SOURCES"
+DEFAULT_DB = Path("warehouse") / "mediamon.duckdb"  # relative to the project folder
 LANGS = ("zh-Hans", "zh-Hant", "en")
 
 
@@ -214,8 +226,8 @@ def _node_line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
 
 
 def load_sources(path: str | os.PathLike[str] | None = None) -> Sources:
-    """Read and validate a sources file; raise ConfigError naming the file, line, key and problem."""
-    path = Path(path or os.environ.get("MEDIAMON_SOURCES") or DEFAULT_SOURCES)
+    """Read and validate a sources file (default: the project's); raise ConfigError naming file, line, key, problem."""
+    path = Path(path or os.environ.get(SOURCES_ENV) or project_file("sources.yaml"))
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -241,6 +253,61 @@ def load_sources(path: str | os.PathLike[str] | None = None) -> Sources:
         raise ConfigError("invalid sources file:\n  " + "\n  ".join(problems)) from None
 
 
-def database_path(db: str | os.PathLike[str] | None = None) -> Path:
-    """The warehouse file: the argument, else $MEDIAMON_DB, else warehouse/mediamon.duckdb."""
-    return Path(db or os.environ.get("MEDIAMON_DB") or DEFAULT_DB)
+def project_root() -> Path:
+    """The project folder: $MEDIAMON_HOME, else the working directory."""
+    return Path(os.environ.get(HOME_ENV) or os.getcwd()).resolve()
+
+
+def packaged_defaults() -> Path | None:
+    """The defaults an installed wheel ships (sources.yaml, config/, seeds/), or None in a source checkout."""
+    folder = resources.files("mediamon").joinpath("defaults")
+    return Path(str(folder)) if folder.is_dir() else None
+
+
+def project_file(relative: str | os.PathLike[str], root: Path | None = None) -> Path:
+    """A project file: the project folder's own, else the packaged default; the project's path when neither exists
+    (so an error names where the user should put it)."""
+    root = root or project_root()
+    own = root / relative
+    defaults = packaged_defaults()
+    if not own.exists() and defaults is not None and (defaults / relative).exists():
+        return defaults / relative
+    return own
+
+
+def database_path(db: str | os.PathLike[str] | None = None, root: Path | None = None) -> Path:
+    """The warehouse file: the argument, else $MEDIAMON_DB, else warehouse/mediamon.duckdb in the project folder."""
+    return Path(db or os.environ.get(DB_ENV) or (root or project_root()) / DEFAULT_DB)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run is configured by, loaded once and passed down: the sources, the analysis (lexicon and
+    narrative rules) and where the project's files are."""
+
+    root: Path
+    sources_path: Path
+    sources: Sources
+    analysis: AnalysisConfig
+    db_path: Path
+    seeds_dir: Path
+
+    @property
+    def reports_dir(self) -> Path:
+        """Where digests are archived: digest.reports_dir, relative to the project folder unless absolute."""
+        return self.root / self.sources.digest.reports_dir
+
+    def with_sources(self, sources: Sources) -> Config:
+        """The same configuration with other sources settings (overrides from the command line or a test)."""
+        return replace(self, sources=sources)
+
+
+def load_config(root: str | os.PathLike[str] | None = None, sources: str | os.PathLike[str] | None = None,
+                db: str | os.PathLike[str] | None = None) -> Config:
+    """Load and check the project's configuration once: sources.yaml, config/ and the paths of its files."""
+    from .analysis import load_analysis  # analysis imports this module's settings
+
+    folder = Path(root).resolve() if root else project_root()
+    sources_path = Path(sources or os.environ.get(SOURCES_ENV) or project_file("sources.yaml", folder))
+    return Config(folder, sources_path, load_sources(sources_path), load_analysis(project_file("config", folder)),
+                  database_path(db, folder), project_file("seeds", folder))

@@ -7,25 +7,21 @@ characters, and only http(s) links without tracking parameters are kept. No I/O 
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime
 from functools import lru_cache
-from pathlib import Path
 
 import css_inline
 import jinja2
 
 from .measures import Shift, headline_shifts
 from .narratives import MeasureSettings
-from .normalize import display_text as _normalized_text
-from .normalize import link_url
+from .normalize import display_text, link_url
+from .weeks import SHANGHAI, week_dates
 
-TEMPLATES = Path(__file__).parent / "templates"
 GMAIL_CLIP_BYTES = 102_000  # Gmail clips an HTML part larger than about 102 KB
 MAX_HTML_BYTES = 100_000
 SHOWN_TERM_Z = 2.0  # terms listed per narrative; the "What shifted" statements use the stricter term_z
-SHANGHAI = timezone(timedelta(hours=8))
 NOT_REPRODUCED = ("evidence", "catalog")  # per-shift article lists and configuration, not figures
 
 
@@ -39,16 +35,6 @@ class RenderedDigest:
     text: str
 
 
-def display_text(text: str | None, limit: int = 300) -> str:
-    """Feed text fit to show in the digest: normalize.display_text, then no format character at all (Unicode Cf).
-
-    Bidi marks and overrides, zero-width and other invisible format characters only change how text runs or
-    hide parts of it; a digest never needs them (normalize's list misses some, such as U+061C and tag characters).
-    """
-    shown = _normalized_text(text, limit)
-    return shown if shown.isascii() else "".join(c for c in shown if unicodedata.category(c) != "Cf")
-
-
 def _autoescape(name: str | None) -> bool:
     """Escape in every template except the plain-text ones (*.txt.j2)."""
     return not (name or "").endswith(".txt.j2")
@@ -58,7 +44,7 @@ def _autoescape(name: str | None) -> bool:
 def _env() -> jinja2.Environment:
     """The template environment: autoescape on, unknown names are errors."""
     # HTML templates escape everything; the plain-text twin is not HTML, so it is not escaped.
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=_autoescape,
+    env = jinja2.Environment(loader=jinja2.PackageLoader("mediamon", "templates"), autoescape=_autoescape,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(pct=pct, pts=pts, num=num, short=display_text, link=link_url)
     return env
@@ -77,13 +63,6 @@ def pts(x: float | None) -> str:
 def num(x: float | None, digits: int = 1) -> str:
     """A z-score or ratio with a fixed number of digits."""
     return "–" if x is None else f"{x:.{digits}f}"
-
-
-def week_dates(iso_week: str) -> tuple[date, date]:
-    """Monday and Sunday of an ISO week."""
-    year, week = iso_week.split("-W")
-    monday = date.fromisocalendar(int(year), int(week), 1)
-    return monday, monday + timedelta(days=6)
 
 
 def _bar(share: float | None) -> int:

@@ -120,6 +120,28 @@ class MigrationError(MediamonError):
     """A migration failed, or an applied migration was edited afterwards."""
 
 
+class WarehouseUnwritable(MediamonError):
+    """The warehouse's disk refused a write (full, read-only, no permission); nothing of that step was committed."""
+
+
+class DeliveryError(MediamonError):
+    """The SMTP server did not accept the digest for some recipients; `replies` maps each to the server's reply."""
+
+    def __init__(self, message: str, replies: dict[str, str], transient: bool):
+        """Keep the per-recipient replies and whether retrying may help."""
+        super().__init__(message)
+        self.replies = replies
+        self.transient = transient
+
+    def __reduce__(self):
+        """Pickle with every field, so the error crosses process boundaries intact."""
+        return (DeliveryError, (str(self), self.replies, self.transient))
+
+
+class PrefectUnavailable(MediamonError):
+    """Prefect's API could not be reached or started; the message says which and what to do."""
+
+
 def error_kind(exc: BaseException) -> str:
     """A short, stable class name for an error, as stored in the warehouse."""
     return getattr(exc, "kind", None) or type(exc).__name__

@@ -9,7 +9,7 @@ import threading
 import time
 import zlib
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Iterable, Iterator
 from urllib.parse import urljoin, urlsplit
 
@@ -421,7 +421,3 @@ class Fetcher:
             raise FetchConnectionError(url, f"corrupt {r.headers.get('content-encoding')} body: {exc}") from None
         return b"".join(chunks)
 
-
-def now_utc() -> datetime:
-    """The current time in UTC (one place to freeze in tests)."""
-    return datetime.now(UTC)

@@ -19,21 +19,11 @@ from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 from typing import Callable
 
-from .config import PROJECT_ROOT, DigestSettings
+from .config import DigestSettings
 from .digest import RenderedDigest, render_index
-from .errors import MediamonError
+from .errors import DeliveryError
 
 log = logging.getLogger("mediamon.mail")
-
-
-class DeliveryError(MediamonError):
-    """The SMTP server did not accept the digest for some recipients; `replies` maps each to the server's reply."""
-
-    def __init__(self, message: str, replies: dict[str, str], transient: bool):
-        """Record the per-recipient replies and whether trying again could help."""
-        super().__init__(message)
-        self.replies = replies
-        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -69,11 +59,9 @@ def compose(digest: RenderedDigest, sender: str, recipients: tuple[str, ...], do
     return message
 
 
-def report_paths(reports_dir: str | Path, iso_week: str) -> tuple[Path, Path, Path]:
+def report_paths(reports_dir: Path, iso_week: str) -> tuple[Path, Path, Path]:
     """(web copy, plain text, .eml) of a week: reports/2025/2025-W06.html and its twins."""
-    root = Path(reports_dir)
-    root = root if root.is_absolute() else PROJECT_ROOT / root
-    folder = root / iso_week.split("-W")[0]
+    folder = reports_dir / iso_week.split("-W")[0]
     return folder / f"{iso_week}.html", folder / f"{iso_week}.txt", folder / f"{iso_week}.eml"
 
 
@@ -85,7 +73,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def archive(digest: RenderedDigest, message: EmailMessage, reports_dir: str | Path) -> tuple[Path, Path]:
+def archive(digest: RenderedDigest, message: EmailMessage, reports_dir: Path) -> tuple[Path, Path]:
     """Write the week's web copy, text twin and .eml, and rebuild reports/index.html; return (html, eml) paths."""
     html_path, text_path, eml_path = report_paths(reports_dir, digest.iso_week)
     _write_atomic(html_path, digest.html.encode("utf-8"))

@@ -12,11 +12,10 @@ import re
 from dataclasses import dataclass, field
 
 from .analysis import AnalysisConfig
-from .normalize import to_simplified
+from .normalize import HAN, to_simplified
 from .terms import Lexicon
 
 KIND_ORDER = ("burst", "share", "frame", "new_term", "rising_term", "falling_term")
-_HAN = re.compile(r"[\u3400-\u9fff]")
 
 
 def log_odds_delta(y_i: float, n_i: float, y_j: float, n_j: float, a_w: float, a_0: float) -> float:
@@ -187,7 +186,7 @@ def term_variants(terms: tuple[str, ...], lexicon: Lexicon) -> dict[str, list[st
 
 def _contains(sentence: str, variant: str) -> bool:
     """Whether a lower-cased sentence contains a term variant (whole words for Latin script)."""
-    if _HAN.search(variant):
+    if HAN.search(variant):
         return variant in sentence
     return re.search(r"(?<![a-z0-9])" + re.escape(variant) + r"(?![a-z0-9])", sentence) is not None
 

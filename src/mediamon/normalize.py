@@ -22,7 +22,8 @@ TRACKING_PARAMS = frozenset({
 _TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hmsr", "hmpl", "hmcu", "hmkw", "hmci")
 _MOBILE_PREFIXES = ("www.", "m.", "mobile.", "wap.", "amp.")
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+HAN_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK ideographs: extension A, unified, compatibility
+HAN = re.compile(f"[{HAN_CHARS}]")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 _ENGLISH_STOPWORDS = frozenset("the of and to in a is that for on with as by at from it its was are be has said".split())
 _TAG = re.compile(r"<[a-zA-Z!/?][^<>]*>")
@@ -82,9 +83,12 @@ def link_url(url: str | None, extra_tracking: frozenset[str] | tuple[str, ...] =
 
 
 def display_text(text: str | None, limit: int = 300) -> str:
-    """Feed text fit to show: no markup, no control, zero-width or bidi characters, one line, at most `limit` characters."""
+    """Feed text fit to show: no markup, no format character (Unicode Cf: bidi, zero-width, tags), one line, at most
+    `limit` characters."""
     text = _TAG.sub(" ", text or "")  # feed text never needs markup; what looks like a tag goes
     text = re.sub(r"\s+", " ", _INVISIBLE.sub("", unicodedata.normalize("NFC", text))).strip()
+    if not text.isascii():  # _INVISIBLE misses some format characters (U+061C, tag characters); shown text needs none
+        text = "".join(c for c in text if unicodedata.category(c) != "Cf")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -119,7 +123,7 @@ def to_simplified(text: str, protected: dict[str, str] | None = None) -> str:
 def detect_script(text: str) -> tuple[str, str]:
     """(lang, script) of a text: zh-Hans or zh-Hant by characters that change under conversion, en, or other."""
     sample = text[:4000]
-    han = _HAN.findall(sample)
+    han = HAN.findall(sample)
     words = _LATIN_WORD.findall(sample)
     if len(han) >= 20 or (han and len(han) * 2 >= len(words)):
         chars = "".join(han)
@@ -135,7 +139,7 @@ def detect_script(text: str) -> tuple[str, str]:
 
 def word_count(text: str) -> int:
     """Words as a reader counts them: Han characters one each, Latin words one each."""
-    return len(_HAN.findall(text)) + len(_LATIN_WORD.findall(text))
+    return len(HAN.findall(text)) + len(_LATIN_WORD.findall(text))
 
 
 def text_fingerprint(text_simplified: str) -> str:

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from .errors import MediamonError
+from .errors import PrefectUnavailable
 
 # Seconds to wait for the local server; PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS overrides it.
 # A cold start took 32 s on an idle 2-core machine and about 60 s while the tests ran beside it.
@@ -35,10 +35,6 @@ _EXIT_WITH_PARENT = ("import ctypes, os, signal, sys\n"
                      "os.execv(sys.argv[1], sys.argv[1:])")
 
 Say = Callable[[str], None]
-
-
-class PrefectUnavailable(MediamonError):
-    """Prefect's API could not be reached or started; the message says which and what to do."""
 
 
 def _stderr(message: str) -> None:

@@ -29,10 +29,11 @@ from typing import Callable, Iterable
 
 import pyparsing as pp
 
+from .normalize import HAN, HAN_CHARS
+
 pp.ParserElement.enable_packrat()
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_WORDISH = re.compile(r"[a-z0-9]+|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]", re.I)
+_WORDISH = re.compile(f"[a-z0-9]+|[{HAN_CHARS}]", re.I)
 # Sentence ends: Chinese full stops, ! ? ; and Latin . ! ? before a space. Lines are paragraphs.
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=[.!?][\"'”’)])\s+|(?<=[.!?])\s+(?=[\"“‘(A-Z0-9\u3400-\u9fff])")
 LEAD_SENTENCES = 3    # the lead: the first three sentences of the text that read as sentences, not captions
@@ -251,7 +252,7 @@ class Document:
         for match in _WORDISH.finditer(doc.lower):  # a Latin word is one word; a Chinese character half of one
             doc._word_starts.append(match.start())
             doc._word_pos.append(position)
-            position += 0.5 if _HAN.match(match.group()) else 1.0
+            position += 0.5 if HAN.match(match.group()) else 1.0
         return doc
 
     def sentence_at(self, offset: int) -> int:
@@ -337,7 +338,7 @@ def _term_pattern(term: str) -> str:
     words = [re.escape(w).replace(r"\?", "[a-z0-9]") for w in core.split()]
     body = r"[ \t\-]+".join(words) if words else re.escape(core)
     left = r"(?<![a-z0-9])" if re.match(r"[a-z0-9]", core, re.I) else ""
-    if prefix and not _HAN.search(core[-1]):
+    if prefix and not HAN.search(core[-1]):
         right = r"[a-z0-9\-]*"
     else:
         right = r"(?![a-z0-9])" if re.search(r"[a-z0-9]$", core, re.I) else ""

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-from .analysis import default_analysis, with_analysis
-from .config import PROJECT_ROOT
+from .analysis import AnalysisConfig, with_analysis
 from .errors import ConfigError
 from .models import Article
 from .normalize import (
@@ -22,9 +21,7 @@ from .normalize import (
     to_simplified,
     word_count,
 )
-
-SEEDS_DIR = PROJECT_ROOT / "seeds"
-_SHANGHAI = timezone(timedelta(hours=8))
+from .weeks import SHANGHAI
 
 
 class SeedEntry(BaseModel):
@@ -43,7 +40,7 @@ class SeedEntry(BaseModel):
     frames: tuple[str, ...] = ()
 
 
-def read_manifest(directory: Path = SEEDS_DIR) -> list[SeedEntry]:
+def read_manifest(directory: Path) -> list[SeedEntry]:
     """The validated seed manifest."""
     path = directory / "manifest.yaml"
     try:
@@ -59,7 +56,8 @@ def _lead_title(text: str) -> str:
     return first[:48] + ("…" if len(first) > 48 else "")
 
 
-def load_seeds(first_seen_at: datetime, directory: Path = SEEDS_DIR, protected: dict[str, str] | None = None) -> list[Article]:
+def load_seeds(first_seen_at: datetime, directory: Path, analysis: AnalysisConfig,
+               protected: dict[str, str] | None = None) -> list[Article]:
     """The seed articles as baseline Articles; a file whose hash differs from the manifest is refused."""
     articles = []
     for seed in read_manifest(directory):
@@ -70,7 +68,7 @@ def load_seeds(first_seen_at: datetime, directory: Path = SEEDS_DIR, protected: 
         simplified = to_simplified(text, protected)
         lang, script = detect_script(text)
         canonical = f"seed://{seed.file}"
-        published = datetime.combine(seed.published, time(12, 0), tzinfo=_SHANGHAI).astimezone(UTC)
+        published = datetime.combine(seed.published, time(12, 0), tzinfo=SHANGHAI).astimezone(UTC)
         articles.append(with_analysis(Article(
             article_id=article_id(canonical), source_id="seed", outlet=seed.outlet,
             url=seed.original_url or canonical, canonical_url=canonical,
@@ -78,5 +76,5 @@ def load_seeds(first_seen_at: datetime, directory: Path = SEEDS_DIR, protected: 
             first_seen_at=first_seen_at, lang=lang, script=script, text=text, text_simplified=simplified,
             text_hash=text_fingerprint(simplified), word_count=word_count(text), extraction="seed",
             guid=seed.file, topics=seed.narratives, is_baseline=True,
-        ), default_analysis()))
+        ), analysis))
     return articles

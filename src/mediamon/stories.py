@@ -17,7 +17,6 @@ from .models import Article
 from .normalize import to_simplified
 
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
-_HAN = re.compile(r"[\u3400-\u9fff]")
 
 
 StoryParams = StorySettings  # the settings double as the parameters of every function here

@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from .errors import ConfigError
+from .normalize import HAN
 
 # jieba's tags for nouns, names, places, organisations, other proper nouns, foreign words and abbreviations.
 CONTENT_TAGS = frozenset({"n", "nr", "nr1", "nr2", "nrj", "nrf", "nrfg", "nrt", "ns", "nsf", "nt", "nz", "nw",
@@ -35,7 +36,6 @@ _PROPER = re.compile(r"(?<![.!?:;\n\"“‘(]\s)(?<![.!?:;\n\"“‘(])(?<=[\s,]
                      r"|(?<=[\u3400-\u9fff，、：“”（）《》])([A-Z][A-Za-z0-9]*(?:[-'.][A-Za-z0-9]+)*)")
 # Letters and digits together name a model, a chip or a product: H30, K2, R1, GPT-5, A800.
 _CODE = re.compile(r"(?=[a-z0-9.-]*[a-z])(?=[a-z0-9.-]*\d)[a-z0-9]+(?:[.-][a-z0-9]+)*")
-_HAN = re.compile(r"[\u3400-\u9fff]")
 _TOKEN_OK = re.compile(r"[\u3400-\u9fffA-Za-z]")
 _EN_WORD = re.compile(r"[a-z][a-z0-9]*(?:[-'][a-z0-9]+)*|[a-z]?\d+[a-z0-9]*")
 _jieba_lock = threading.Lock()
@@ -66,7 +66,7 @@ class Lexicon:
     def background_share(self, term: str) -> float:
         """How common a term is in general language (0 when unknown): jieba's frequency share, or the English
         background's document share. The Fightin' Words prior leans on it, so common words cannot rise."""
-        if _HAN.search(term):
+        if HAN.search(term):
             jieba = _jieba(str(self.userdict))
             return 0.0 if term in self.user_words else jieba.dt.FREQ.get(term, 0) / jieba.dt.total
         return self.background_en.get(term.lower(), 0.0)
@@ -94,7 +94,7 @@ def load_lexicon(directory: Path) -> Lexicon:
             for v in [canonical, *variants]:
                 v = str(v).lower()
                 alias[v] = canonical
-                if "-" in v and not _HAN.search(v):
+                if "-" in v and not HAN.search(v):
                     words = [re.escape(w) for w in v.split("-")]
                     phrases.append((re.compile(r"\b" + r"[\s-]+".join(words) + r"\b"), v))
         phrases.sort(key=lambda p: -len(p[1]))
@@ -135,7 +135,7 @@ def _is_content(token: str, lex: Lexicon, tags: dict[str, str], freq: dict[str, 
         return True
     if token in lex.stop_zh or token in lex.stop_en or not _TOKEN_OK.search(token) or len(token) < 2:
         return False
-    if _HAN.search(token):
+    if HAN.search(token):
         if token in lex.user_words:
             return True
         return tags.get(token, "x") in CONTENT_TAGS and freq.get(token, 0) < COMMON_ZH_FREQ
@@ -160,7 +160,7 @@ def tokens(text_simplified: str, lang: str, lexicon: Lexicon, names_from: str | 
     for pattern, joined in lexicon.phrases:
         lowered = pattern.sub(joined, lowered)
     jieba = _jieba(str(lexicon.userdict))
-    if lang == "zh" or _HAN.search(lowered):
+    if lang == "zh" or HAN.search(lowered):
         raw = jieba.lcut(lowered, HMM=False)
     else:
         raw = english_words(lowered)

@@ -7,7 +7,7 @@ SELECT count(*) AS articles, count(DISTINCT story_id) AS stories, count(DISTINCT
        list(DISTINCT script ORDER BY script) AS scripts,
        count(*) FILTER (WHERE duplicate_of IS NOT NULL) AS exact_copies,
        count(*) FILTER (WHERE published_at IS NULL) AS undated,
-       (SELECT strftime(min(shanghai_week(first_seen_at)), '%G-W%V') FROM articles WHERE NOT is_baseline) AS first_week
+       (SELECT shanghai_iso_week(min(first_seen_at)) FROM articles WHERE NOT is_baseline) AS first_week
 FROM v_articles WHERE iso_week = $week AND NOT is_baseline;
 
 -- The share trend, from the first week the warehouse watched: weeks before it hold only what feeds still
@@ -74,14 +74,14 @@ WHERE NOT is_baseline GROUP BY outlet HAVING min(iso_week) = $week ORDER BY outl
 -- name: feed_failures
 SELECT feed_id, count(*) AS failed_polls, arg_max(error_class || ': ' || coalesce(error, ''), polled_at) AS last_error
 FROM v_feed_polls
-WHERE status = 'error' AND strftime(timezone('Asia/Shanghai', polled_at), '%G-W%V') = $week
+WHERE status = 'error' AND shanghai_iso_week(polled_at) = $week
 GROUP BY feed_id ORDER BY feed_id;
 
 -- name: polls
 SELECT count(*) AS polls, count(*) FILTER (WHERE status = 'error') AS failed,
        coalesce(sum(page_errors), 0) AS page_errors, coalesce(sum(extraction_fallbacks), 0) AS fallbacks,
        coalesce(sum(pages_fetched), 0) AS pages_fetched
-FROM v_feed_polls WHERE strftime(timezone('Asia/Shanghai', polled_at), '%G-W%V') = $week;
+FROM v_feed_polls WHERE shanghai_iso_week(polled_at) = $week;
 
 -- The articles a shift's evidence sentences are drawn from: the week's articles that carry the narrative
 -- (and the frame; 'all': any narrative), most salient first. The digest then keeps sentences that match

@@ -4,32 +4,22 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
 import yaml
 
-from . import orchestration
-from .cli import load_flow
-from .config import DEFAULT_SOURCES, PROJECT_ROOT, load_sources
+from .. import orchestration
+from ..config import load_config
+from ..errors import PrefectUnavailable
+from ..seeds import load_seeds
+from ..warehouse import Warehouse
+from ..weeks import now_utc, week_end
 from .devserver import FeedServer
-from .fetch import now_utc
 from .replay import ReplaySite, load_corpus
-from .seeds import load_seeds
-from .store import Warehouse
 
-REPORTS = PROJECT_ROOT / "reports"
-OUTBOX = REPORTS / "outbox"
-
-SHANGHAI = timezone(timedelta(hours=8))
-DEMO_DB = PROJECT_ROOT / "warehouse" / "demo.duckdb"
+DEMO_DB = Path("warehouse") / "demo.duckdb"  # in the project folder
 TRY_SQL = "SELECT iso_week, script, count(*) AS articles FROM v_articles WHERE duplicate_of IS NULL GROUP BY ALL ORDER BY ALL"
-
-
-def week_end(iso_week: str) -> datetime:
-    """Sunday 23:00 Shanghai time of an ISO week such as 2025-W16."""
-    year, week = iso_week.split("-W")
-    return datetime.combine(datetime.fromisocalendar(int(year), int(week), 7).date(), time(23), SHANGHAI)
 
 
 class OutboxSink:
@@ -61,9 +51,9 @@ def start_outbox(folder: Path):
     return controller, port
 
 
-def demo_sources(feed_urls: dict[str, str], outlets, path: Path, smtp_port: int | None = None) -> Path:
+def demo_sources(feed_urls: dict[str, str], outlets, path: Path, shipped_path: Path, smtp_port: int | None = None) -> Path:
     """Write a sources file for the demo site: the shipped topics and settings, loopback allowed, the SMTP sink."""
-    shipped = yaml.safe_load(DEFAULT_SOURCES.read_text(encoding="utf-8"))
+    shipped = yaml.safe_load(shipped_path.read_text(encoding="utf-8"))
     doc = {
         "fetcher": {**shipped.get("fetcher", {}), "allow_private_addresses": True, "retries": 1, "retry_backoff_seconds": 0.5},
         "pipeline": shipped.get("pipeline", {}),
@@ -84,30 +74,32 @@ def main() -> int:
     """Run the demo and print where everything is (one clear line, no traceback, if Prefect cannot start)."""
     try:
         return _run()
-    except orchestration.PrefectUnavailable as exc:
+    except PrefectUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
 
 def _run() -> int:
     """The demo proper."""
-    db = Path(os.environ.get("MEDIAMON_DEMO_DB", DEMO_DB))
+    config = load_config()
+    db = Path(os.environ.get("MEDIAMON_DEMO_DB") or config.root / DEMO_DB)
+    reports, outbox_dir = config.reports_dir, config.reports_dir / "outbox"
     for stale in (db, db.with_suffix(".duckdb.wal")):
         stale.unlink(missing_ok=True)  # the demo starts from scratch, so it always tells the same story
     outlets, stories = load_corpus()
     weeks = sorted({s.week for s in stories})
     print(f"demo corpus: {len(stories)} articles, {len(outlets)} outlets, weeks {weeks[0]} to {weeks[-1]}", flush=True)
-    shipped = load_sources(DEFAULT_SOURCES)
-    warehouse = Warehouse.configured(db, shipped)
+    warehouse = Warehouse.configured(config, db)
     warehouse.migrate()
-    seeds = load_seeds(now_utc(), protected=shipped.script_terms)
-    print(f"baseline: {warehouse.insert_baseline(seeds, 'demo-init')} seed articles loaded", flush=True)
-    ingest = load_flow("ingest").ingest
-    digest = load_flow("digest").weekly_digest
-    outbox, smtp_port = start_outbox(OUTBOX)
+    seeds = load_seeds(now_utc(), config.seeds_dir, config.analysis, config.sources.script_terms)
+    print(f"baseline: {warehouse.ingest.insert_baseline(seeds, 'demo-init')} seed articles loaded", flush=True)
+    from flows.digest import weekly_digest as digest
+    from flows.ingest import ingest
+
+    outbox, smtp_port = start_outbox(outbox_dir)
     with FeedServer() as server, orchestration.prefect_api(lambda line: print(line, flush=True)):
         site = ReplaySite(outlets, server)
-        sources = demo_sources(site.publish([]), outlets, db.parent / "demo-sources.yaml", smtp_port)
+        sources = demo_sources(site.publish([]), outlets, db.parent / "demo-sources.yaml", config.sources_path, smtp_port)
         print(f"serving {len(outlets)} demo feeds from {server.base_url}", flush=True)
         for week in weeks:
             site.publish([s for s in stories if s.week <= week])
@@ -123,9 +115,9 @@ def _run() -> int:
         print(f"  {row[0]}  {row[1]:8s} {row[2]:4d}")
     for feed_id, error in failed:
         print(f"failing feed (as planted): {feed_id}: {error}")
-    rel = db.relative_to(PROJECT_ROOT) if db.is_relative_to(PROJECT_ROOT) else db
+    rel = db.relative_to(config.root) if db.is_relative_to(config.root) else db
     outbox.stop()
-    print(f"\ndigests: {REPORTS / 'index.html'}; as sent, to a loopback SMTP server: {OUTBOX}/*.eml")
+    print(f"\ndigests: {reports / 'index.html'}; as sent, to a loopback SMTP server: {outbox_dir}/*.eml")
     print(f"\nwarehouse: {db}\ntry:\n  .venv/bin/mediamon sql --db {rel} \"{TRY_SQL}\"")
     return 0
 

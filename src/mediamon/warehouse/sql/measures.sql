@@ -19,8 +19,7 @@ SELECT
     a.article_id, a.rowid AS seq, a.outlet, a.is_baseline, a.duplicate_of,
     coalesce(s.story_id, a.article_id) AS story_id,
     CASE WHEN a.script IN ('zh-Hans', 'zh-Hant') THEN 'zh' WHEN a.script = 'en' THEN 'en' ELSE 'other' END AS lang_group,
-    shanghai_week(CASE WHEN a.published_at IS NULL OR a.published_at > a.first_seen_at + INTERVAL 1 DAY
-                       THEN a.first_seen_at ELSE a.published_at END) AS week_start,
+    shanghai_week(effective_at(a.published_at, a.first_seen_at)) AS week_start,
     (len(a.topics) > 0 OR n.article_id IS NOT NULL) AS on_topic
 FROM articles a
 LEFT JOIN article_stories s USING (article_id)

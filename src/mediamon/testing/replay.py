@@ -14,14 +14,14 @@ from pathlib import Path
 
 import yaml
 
+from ..config import project_root
 from .devserver import FeedServer
 
-PROJECT_DEMO = Path(__file__).resolve().parents[2] / "demo" / "corpus"
 _CONTENT_TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml"}
 
 
 @dataclass(frozen=True)
-class Story:
+class ReplayItem:
     """One article of a corpus."""
 
     id: str
@@ -106,8 +106,10 @@ def render_atom(title: str, items: list[FeedItem]) -> str:
             f"<id>urn:mediamon:{escape(title)}</id><updated>2025-01-01T00:00:00Z</updated>" + "".join(parts) + "</feed>")
 
 
-def load_corpus(directory: Path = PROJECT_DEMO) -> tuple[dict[str, Outlet], list[Story]]:
-    """The outlets and the stories of a corpus folder (outlets.yaml + one YAML file per ISO week)."""
+def load_corpus(directory: Path | None = None) -> tuple[dict[str, Outlet], list[ReplayItem]]:
+    """The outlets and the items of a corpus folder (outlets.yaml + one YAML file per ISO week); by default the
+    project's demo corpus, demo/corpus."""
+    directory = directory or project_root() / "demo" / "corpus"
     outlets = {o["id"]: Outlet(**o) for o in yaml.safe_load((directory / "outlets.yaml").read_text("utf-8"))["outlets"]}
     stories = []
     for path in sorted(directory.glob("20??-W??.yaml")):
@@ -117,7 +119,7 @@ def load_corpus(directory: Path = PROJECT_DEMO) -> tuple[dict[str, Outlet], list
             if isinstance(published, str):
                 published = datetime.fromisoformat(published)
             paragraphs = tuple(p.strip() for p in a["body"].split("\n\n") if p.strip())
-            stories.append(Story(a["id"], a["outlet"], a["title"], paragraphs, a.get("summary", ""), published,
+            stories.append(ReplayItem(a["id"], a["outlet"], a["title"], paragraphs, a.get("summary", ""), published,
                                  a.get("author"), doc["week"], a.get("copy_of"), a.get("credit")))
     return outlets, stories
 
@@ -131,11 +133,11 @@ class ReplaySite:
     feed_size: int = 30
     feed_urls: dict[str, str] = field(default_factory=dict)
 
-    def _path(self, outlet: str, story: Story) -> str:
+    def _path(self, outlet: str, story: ReplayItem) -> str:
         """Where a story's page lives."""
         return f"/{outlet}/{story.week.lower()}/{story.id}.html"
 
-    def publish(self, stories: list[Story]) -> dict[str, str]:
+    def publish(self, stories: list[ReplayItem]) -> dict[str, str]:
         """Serve pages for the stories and feeds listing each outlet's newest; return outlet id -> feed URL."""
         for outlet in self.outlets.values():
             mine = [s for s in stories if s.outlet == outlet.id]

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta
 from functools import lru_cache
 
-from .replay import Outlet, Story
+from ..weeks import SHANGHAI, iso_weeks, week_monday
+from .replay import Outlet, ReplayItem
 
-_SHANGHAI = timezone(timedelta(hours=8))
+__all__ = ["DEFAULT_FRAME_RATES", "WeekPlan", "generate", "iso_weeks"]
+
 
 NARRATIVE_SENTENCES = {
     "chip_controls": {
@@ -133,12 +135,6 @@ def _s2t():
     return opencc.OpenCC("s2tw")
 
 
-def week_monday(iso_week: str) -> date:
-    """The Monday of an ISO week such as 2025-W37."""
-    year, week = iso_week.split("-W")
-    return date.fromisocalendar(int(year), int(week), 1)
-
-
 def _filler(rng: random.Random, lang: str) -> str:
     """A neutral sentence made unique by its numbers."""
     if lang == "en":
@@ -149,7 +145,7 @@ def _filler(rng: random.Random, lang: str) -> str:
 
 
 def _article(rng: random.Random, plan: WeekPlan, narrative: str, frames: list[str], planted: str | None,
-             outlet: Outlet, serial: int) -> Story:
+             outlet: Outlet, serial: int) -> ReplayItem:
     """One generated article."""
     lang = "en" if outlet.lang == "en" else "zh"
     sentences = [s.format(n=rng.randint(2, 999)) for s in rng.sample(NARRATIVE_SENTENCES[narrative][lang], 2)]
@@ -166,12 +162,12 @@ def _article(rng: random.Random, plan: WeekPlan, narrative: str, frames: list[st
         title = _s2t().convert(title)
     monday = week_monday(plan.week)
     published = datetime.combine(monday + timedelta(days=rng.randint(0, 6)), time(rng.randint(8, 20), rng.randint(0, 59)),
-                                 tzinfo=_SHANGHAI)
-    return Story(f"{plan.week.lower()}-{narrative}-{serial}", outlet.id, title, paragraphs, paragraphs[0][:80],
+                                 tzinfo=SHANGHAI)
+    return ReplayItem(f"{plan.week.lower()}-{narrative}-{serial}", outlet.id, title, paragraphs, paragraphs[0][:80],
                  published, None, plan.week)
 
 
-def generate(plans: list[WeekPlan], seed: int = 7, outlets: tuple[Outlet, ...] = OUTLETS) -> list[Story]:
+def generate(plans: list[WeekPlan], seed: int = 7, outlets: tuple[Outlet, ...] = OUTLETS) -> list[ReplayItem]:
     """The articles of every planned week. Frame and planted-sentence counts are exact (rate x articles, rounded)."""
     rng = random.Random(seed)
     stories, serial = [], 0
@@ -191,9 +187,3 @@ def generate(plans: list[WeekPlan], seed: int = 7, outlets: tuple[Outlet, ...] =
                 stories.append(_article(rng, plan, narrative, frame_sets[i],
                                         planted_text.get(lang) if i in planted_at else None, outlet, serial))
     return stories
-
-
-def iso_weeks(first: str, count: int) -> list[str]:
-    """`count` consecutive ISO weeks starting at `first`."""
-    monday = week_monday(first)
-    return [(monday + timedelta(weeks=i)).strftime("%G-W%V") for i in range(count)]

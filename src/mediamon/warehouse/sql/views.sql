@@ -22,6 +22,14 @@ CREATE OR REPLACE MACRO burst_z(x, mean, sd) AS
 -- a fixed offset is exact for these dates and much cheaper than a time-zone lookup per row.
 CREATE OR REPLACE MACRO shanghai_week(ts) AS
     CAST(date_trunc('week', make_timestamp(epoch_us(ts) + 28800000000)) AS DATE);
+-- '2025-W06': the ISO week of a time in Asia/Shanghai, as every view, measure and digest names weeks.
+CREATE OR REPLACE MACRO shanghai_iso_week(ts) AS
+    strftime(make_timestamp(epoch_us(ts) + 28800000000), '%G-W%V');
+-- The time an article counts at: its date, unless missing or more than a day after it was first seen (a feed's
+-- future date is not believed). mediamon.weeks.effective_at is the same rule in Python.
+CREATE OR REPLACE MACRO effective_at(published_at, first_seen_at) AS
+    CASE WHEN published_at IS NULL OR published_at > first_seen_at + INTERVAL 1 DAY
+         THEN first_seen_at ELSE published_at END;
 -- One shared term's part of a Jensen-Shannon divergence (base 2); see measures.sql.
 CREATE OR REPLACE MACRO jsd_shared_term(p, q) AS
     p / 2 * log2(2 * p / (p + q)) + q / 2 * log2(2 * q / (p + q));
@@ -37,9 +45,7 @@ SELECT
     a.author,
     a.published_at,
     a.first_seen_at,
-    strftime(timezone('Asia/Shanghai',
-        CASE WHEN a.published_at IS NULL OR a.published_at > a.first_seen_at + INTERVAL 1 DAY
-             THEN a.first_seen_at ELSE a.published_at END), '%G-W%V') AS iso_week,
+    shanghai_iso_week(effective_at(a.published_at, a.first_seen_at)) AS iso_week,
     a.lang,
     a.script,
     a.text,
