@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import dotenv
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -308,6 +309,8 @@ def load_config(root: str | os.PathLike[str] | None = None, sources: str | os.Pa
     from .analysis import load_analysis  # analysis imports this module's settings
 
     folder = Path(root).resolve() if root else project_root()
+    # The folder's .env (see .env.example) fills in variables the environment does not set; it never overrides.
+    dotenv.load_dotenv(folder / ".env", override=False)
     sources_path = Path(sources or os.environ.get(SOURCES_ENV) or project_file("sources.yaml", folder))
     return Config(folder, sources_path, load_sources(sources_path), load_analysis(project_file("config", folder)),
                   database_path(db, folder), project_file("seeds", folder))

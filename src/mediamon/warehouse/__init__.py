@@ -1,6 +1,6 @@
 """The DuckDB warehouse, one module per concern:
 
-- `connection`: the file, writer and reader connections, `transaction()`, the run lock, migrations, named SQL;
+- `connection`: the file, writer and reader connections, `in_transaction()`, the run lock, migrations, named SQL;
 - `ingest`: feeds, articles (with their stories and analysis, in one transaction), polls, runs, the seeds;
 - `stories`: signatures, band keys, links and stories, kept up to date batch by batch, or rebuilt;
 - `analysis`: terms and labels, relabelling, the weekly measures;

@@ -102,7 +102,7 @@ FROM article_labels l
 JOIN v_articles a USING (article_id)
 LEFT JOIN narrative_catalog c ON c.narrative = l.narrative AND c.frame IS NOT DISTINCT FROM l.frame;
 
--- The weekly measures (warehouse/measures.sql rebuilds them after every ingest run; thresholds in
+-- The weekly measures (sql/measures.sql rebuilds them after every ingest run; thresholds in
 -- config/narratives.yaml `measures:`). One row per ISO week and narrative, every week from the first
 -- to the last, quiet weeks included:
 --   articles, stories, outlets     coverage carrying the narrative (every copy; each story once; outlets)
