@@ -38,12 +38,12 @@ FROM range($start, $end) t(i);
 INSERT INTO article_stories
 SELECT printf('%016x', i), printf('%016x', i - i % 3 * (CASE WHEN i % 7 = 0 THEN 1 ELSE 0 END)) FROM range($start, $end) t(i);
 
-INSERT INTO article_labels
+INSERT INTO article_labels (article_id, narrative, frame, score, matched)
 SELECT printf('%016x', i), n.narrative, NULL, 10.0, ['x×1']
 FROM range($start, $end) t(i), (VALUES ('chinese_ai', 0), ('chip_controls', 1), ('ai_valuations', 2)) n(narrative, k)
 WHERE (i + k) % 5 < 2 OR k = i % 3;
 
-INSERT INTO article_labels
+INSERT INTO article_labels (article_id, narrative, frame, score, matched)
 SELECT l.article_id, l.narrative, f.frame, 5.0, ['y×1']
 FROM article_labels l JOIN (SELECT narrative, frame, row_number() OVER (PARTITION BY narrative ORDER BY frame) AS k
                             FROM narrative_catalog WHERE frame IS NOT NULL) f USING (narrative)

@@ -16,12 +16,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mediamon import store
 from mediamon.config import PipelineSettings, StorySettings
 from mediamon.models import Article, FeedHarvest, FeedOutcome
 from mediamon.normalize import article_id, text_fingerprint, word_count
 from mediamon.stories import sign_article
 from mediamon.testing.replay import load_corpus
+from mediamon.warehouse import Warehouse
+from mediamon.warehouse import stories as story_store
 
 PER_DAY = 150
 START = datetime(2023, 1, 1, tzinfo=UTC)
@@ -66,7 +67,7 @@ def measure(stored: int, probe: int = 1000, batch: int = 100) -> dict:
     pool = _paragraph_pool()
     rng = random.Random(5)
     timings = []
-    original = store.assign_stories
+    original = story_store.assign
 
     def timed(con, rows, p):
         """assign_stories with a stopwatch."""
@@ -76,13 +77,13 @@ def measure(stored: int, probe: int = 1000, batch: int = 100) -> dict:
         return result
 
     with tempfile.TemporaryDirectory() as tmp:
-        wh = store.Warehouse(Path(tmp) / "s.duckdb", stories=params)
+        wh = Warehouse(Path(tmp) / "s.duckdb", stories=params)
         wh.migrate()
         for i in range(0, stored, 5000):
             wh.ingest.commit("fill", [FeedHarvest(FeedOutcome("bench"), make_articles(i, min(5000, stored - i), pool, params, rng))],
                       PipelineSettings(), datetime.now(UTC))
         new = make_articles(stored, probe, pool, params, rng)
-        store.assign_stories = timed
+        story_store.assign = timed
         try:
             start, base = time.perf_counter(), rss_mb()
             for i in range(0, probe, batch):
@@ -90,7 +91,7 @@ def measure(stored: int, probe: int = 1000, batch: int = 100) -> dict:
                           datetime.now(UTC))
             commit_s = time.perf_counter() - start
         finally:
-            store.assign_stories = original
+            story_store.assign = original
         size_mb = (Path(tmp) / "s.duckdb").stat().st_size / 1e6
     return {"stored": stored, "stories_ms": 1000 * sum(timings) / probe, "commit_ms": 1000 * commit_s / probe,
             "rss_mb": rss_mb(), "rss_growth_mb": rss_mb() - base, "db_mb": size_mb}

@@ -14,8 +14,9 @@ def rebuild_stories(sources_path: str | None = None, db: str | None = None) -> d
     """Recompute signatures, links and stories with the configured story settings; returns counts."""
     config = load_config(sources=sources_path, db=db)
     warehouse = Warehouse.configured(config)
-    warehouse.migrate()
-    counts = warehouse.stories.rebuild()
+    with warehouse.maintenance("stories rebuild"):
+        warehouse.migrate()
+        counts = warehouse.stories.rebuild()
     get_run_logger().info("rebuilt stories: %(articles)d articles, %(links)d links, %(stories)d stories", counts)
     create_markdown_artifact(key="rebuild-stories", markdown=(
         f"Rebuilt stories with `{config.sources.stories.model_dump()}`: {counts['articles']} articles, "

@@ -48,6 +48,17 @@ def db_path(tmp_path) -> Path:
     return tmp_path / "warehouse" / "test.duckdb"
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 24 MB tmpfs mounted for the test (root in a container), or skip with the reason."""
+    from fixtures.disk import small_tmpfs
+
+    with small_tmpfs(tmp_path / "disk") as mounted:
+        if isinstance(mounted, str):
+            pytest.skip(mounted)
+        yield mounted
+
+
 @pytest.fixture(scope="session")
 def prefect_harness(tmp_path_factory):
     """One ephemeral Prefect server for the whole session (it takes 15-30 s to start)."""

@@ -28,6 +28,7 @@ from fixtures.crash_site import (
     crash_outlets,
     crash_sources_yaml,
 )
+from fixtures.disk import fill
 
 from mediamon import reporting
 from mediamon.testing import project_config
@@ -478,36 +479,6 @@ def _page_of_week(site, week: str) -> str:
     return urlparse(site.site.server.url(site.site._path(story.outlet, story))).path
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 24 MB tmpfs mounted for the test (root in a container), or skip with the reason."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount_point)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here (needs root and mount rights): {done.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
-
-
-def _fill(disk: Path) -> Path:
-    """Write a file until the disk is full (unbuffered, down to the last block); return it."""
-    filler = disk / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    try:
-        for size in (1 << 20, 4096, 512):
-            try:
-                while True:
-                    os.write(fd, b"\0" * size)
-            except OSError:
-                pass
-    finally:
-        os.close(fd)
-    return filler
-
-
 @pytest.mark.prefect
 @pytest.mark.reliability("run fails naming the warehouse and the full disk; earlier data intact; next run stores all")
 def test_a_full_disk_fails_clearly_and_the_next_run_recovers(small_site, small_disk, tmp_path, prefect_harness):
@@ -522,7 +493,7 @@ def test_a_full_disk_fails_clearly_and_the_next_run_recovers(small_site, small_d
     assert _ingest(sources, db)["status"] == "completed"
     before = _count(db)
     site.publish()
-    filler = _fill(small_disk)
+    filler = fill(small_disk)
     with pytest.raises(MediamonError) as err:
         _ingest(sources, db)
     message = str(err.value)

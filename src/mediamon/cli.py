@@ -61,16 +61,18 @@ def init(db: Optional[Path] = DbOption, sources: Optional[Path] = SourcesOption)
     try:
         config = load_config(sources=sources, db=db)
         warehouse = Warehouse.configured(config)
-        applied = warehouse.migrate()
-        seeds = load_seeds(now_utc(), config.seeds_dir, config.analysis, config.sources.script_terms)
-        added = warehouse.ingest.insert_baseline(seeds, run_id="init")
-        runs.ensure_analysis(warehouse, config)
-        runs.refresh_measures(warehouse, config)
+        with warehouse.maintenance("init"):
+            applied = warehouse.migrate()
+            seeds = load_seeds(now_utc(), config.seeds_dir, config.analysis, config.sources.script_terms)
+            added = warehouse.ingest.insert_baseline(seeds, run_id="init")
+            runs.ensure_analysis(warehouse, config)
+            runs.refresh_measures(warehouse, config)
         orchestration.prepare_database(_say)  # so the first ingest does not wait for Prefect's migrations
     except MediamonError as exc:
         _fail(exc)
     typer.echo(f"warehouse {warehouse.path}: migrations applied now: {', '.join(applied) or 'none'}; "
                f"baseline articles added: {added}")
+    typer.echo(_analysts_line(warehouse.read_copy))
 
 
 def _progress_listener():
@@ -132,14 +134,21 @@ def sql(
     db: Optional[Path] = DbOption,
     fmt: str = typer.Option("table", "--format", help="table | csv | json"),
     limit: int = typer.Option(200, help="Rows shown in table format."),
+    live: bool = typer.Option(False, "--live", help="Read the writers' file instead of the analysts' copy "
+                                                     "(a running ingest waits while the query runs)."),
 ) -> None:
-    """Run a read-only query against the warehouse."""
+    """Run a read-only query against the analysts' read copy of the warehouse (at most one run old)."""
     if fmt not in ("table", "csv", "json"):
         _fail(ValueError("--format must be table, csv or json"))
     import duckdb
 
+    warehouse = Warehouse(database_path(db))
+    path = warehouse.path if live else warehouse.read_copy
+    if not live and not path.exists() and warehouse.path.exists():
+        _fail(FileNotFoundError(f"{path}: no analysts' copy yet; it is published after every write run "
+                                "(`mediamon init` publishes it now), or query the writers' file with --live"))
     try:
-        with Warehouse(database_path(db)).reader() as con:
+        with Warehouse(path).reader() as con:
             cursor = con.execute(query)
             columns = [d[0] for d in cursor.description or []]
             rows = cursor.fetchall()
@@ -198,10 +207,12 @@ def digest(
 def status(db: Optional[Path] = DbOption) -> None:
     """Each feed's last success, last error, failures and next poll; the last runs; articles by week; size."""
     try:
-        report = Warehouse(database_path(db)).reports.status()
+        warehouse = Warehouse(database_path(db))
+        report = warehouse.reports.status()
     except (MediamonError, FileNotFoundError) as exc:
         _fail(exc)
     out = Console()
+    typer.echo(_analysts_line(warehouse.read_copy))
     titles = {"feeds": "Feeds (failing first)", "runs": "Last runs", "weeks": "Articles by week",
               "digests": "Digests", "size": "Warehouse"}
     for name, rows in report.items():
@@ -209,6 +220,15 @@ def status(db: Optional[Path] = DbOption) -> None:
         for r in rows:
             table.add_row(*("" if v is None else str(v)[:60] for v in r.values()))
         out.print(table)
+
+
+def _analysts_line(copy: Path) -> str:
+    """Where analysts connect, and how old the copy is."""
+    if not copy.exists():
+        return f"analysts: {copy} (not published yet: the next write run publishes it)"
+    age = now_utc().timestamp() - copy.stat().st_mtime
+    when = f"{age / 3600:.1f} h" if age >= 3600 else f"{age / 60:.0f} min"
+    return f"analysts: {copy} (read-only copy, published {when} ago, {copy.stat().st_size / 2**20:.1f} MB)"
 
 
 @narratives_app.command("rebuild")
@@ -219,9 +239,10 @@ def narratives_rebuild(db: Optional[Path] = DbOption, sources: Optional[Path] = 
         config = load_config(sources=sources, db=db)
         config = config.with_sources(config.sources.with_pipeline(extract_workers=workers))
         warehouse = Warehouse.configured(config)
-        warehouse.migrate()
-        counts = runs.ensure_analysis(warehouse, config, force=True)
-        seconds = runs.refresh_measures(warehouse, config, full=True)
+        with warehouse.maintenance("narratives rebuild"):
+            warehouse.migrate()
+            counts = runs.ensure_analysis(warehouse, config, force=True)
+            seconds = runs.refresh_measures(warehouse, config, full=True)
     except MediamonError as exc:
         _fail(exc)
     typer.echo(json.dumps({**(counts or {}), "measures_seconds": round(seconds, 2)}))
@@ -233,7 +254,9 @@ def narratives_refresh(db: Optional[Path] = DbOption, sources: Optional[Path] = 
     """Bring the weekly measures (v_weekly_*) up to date from the stored labels and terms."""
     try:
         config = load_config(sources=sources, db=db)
-        seconds = runs.refresh_measures(Warehouse.configured(config), config, full)
+        warehouse = Warehouse.configured(config)
+        with warehouse.maintenance("narratives refresh"):
+            seconds = runs.refresh_measures(warehouse, config, full)
     except MediamonError as exc:
         _fail(exc)
     typer.echo(f"weekly measures refreshed in {seconds:.2f} s")

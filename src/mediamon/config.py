@@ -260,9 +260,13 @@ def project_root() -> Path:
 
 
 def packaged_defaults() -> Path | None:
-    """The defaults an installed wheel ships (sources.yaml, config/, seeds/), or None in a source checkout."""
+    """The defaults an installed wheel ships (sources.yaml, config/, seeds/); in an editable install, the checkout's
+    own files (the same files the wheel packs)."""
     folder = resources.files("mediamon").joinpath("defaults")
-    return Path(str(folder)) if folder.is_dir() else None
+    if folder.is_dir():
+        return Path(str(folder))
+    checkout = Path(__file__).resolve().parents[2]
+    return checkout if (checkout / "pyproject.toml").is_file() and (checkout / "config").is_dir() else None
 
 
 def project_file(relative: str | os.PathLike[str], root: Path | None = None) -> Path:

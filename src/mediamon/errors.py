@@ -124,6 +124,10 @@ class WarehouseUnwritable(MediamonError):
     """The warehouse's disk refused a write (full, read-only, no permission); nothing of that step was committed."""
 
 
+class PublishFailed(MediamonError):
+    """The analysts' read copy could not be published (full disk, permissions); the warehouse itself is intact."""
+
+
 class DeliveryError(MediamonError):
     """The SMTP server did not accept the digest for some recipients; `replies` maps each to the server's reply."""
 

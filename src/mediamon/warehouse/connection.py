@@ -1,5 +1,5 @@
 """The warehouse file: short-lived writer connections, read-only readers, one transaction helper, the run lock,
-the migrations, and the named SQL statements every concern runs (sql/*.sql, `-- name:` sections)."""
+the analysts' read copy, the migrations, and the named SQL statements every concern runs (sql/*.sql, `-- name:`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import hashlib
 import logging
 import os
 import re
+import shutil
+import stat
 import sys
 import time
 from contextlib import contextmanager
@@ -21,7 +23,7 @@ from typing import Iterator
 import duckdb
 
 from ..config import WAREHOUSE_MEMORY_MB
-from ..errors import MigrationError, WarehouseBusy, WarehouseUnwritable
+from ..errors import MigrationError, PublishFailed, WarehouseBusy, WarehouseUnwritable
 
 log = logging.getLogger("mediamon.warehouse")
 # Rows per row group for new data: small groups keep each checkpoint's rewrite small (DuckDB's minimum).
@@ -36,6 +38,15 @@ _STORAGE_PROBLEMS = {
     "Permission denied": "permission denied",
 }
 _MIGRATION = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+# How long a maintenance command (init, rebuilds) waits for a running ingest or digest to finish.
+MAINTENANCE_WAIT_SECONDS = 1800.0
+
+
+def read_copy_path(path: str | Path) -> Path:
+    """Where the analysts' read copy of a warehouse file is published: beside it, mediamon.duckdb ->
+    mediamon.read.duckdb."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.read{path.suffix or '.duckdb'}")
 
 
 def sql_text(name: str) -> str:
@@ -217,8 +228,62 @@ class Database:
             handle.write(f"{flow} run, pid {os.getpid()}, since {datetime.now().astimezone().isoformat(timespec='seconds')}")
             handle.flush()
             yield True
+            self.publish()  # still under the lock: no writer changes the file while it is copied
         finally:
             handle.close()  # closing releases the lock
+
+    @contextmanager
+    def maintenance(self, what: str, wait_seconds: float = MAINTENANCE_WAIT_SECONDS) -> Iterator[None]:
+        """Hold the run lock for a maintenance command (init, a rebuild), waiting for a running ingest or digest;
+        the read copy is published when it ends."""
+        with self.run_lock(what, wait_seconds) as held:
+            if not held:
+                raise WarehouseBusy(f"{self.path}: another run held the warehouse for {wait_seconds:.0f} s; "
+                                    f"{what} did not run (try again when it has finished)")
+            yield
+
+    @property
+    def read_copy(self) -> Path:
+        """The analysts' read copy of this warehouse."""
+        return read_copy_path(self.path)
+
+    def publish(self) -> float | None:
+        """Publish the analysts' read copy: checkpoint, copy the file beside it, flush it to disk, mark it
+        read-only, and rename it over the old copy in one step. Returns the seconds it took (None: no warehouse).
+
+        A reader that has the old copy open keeps reading the old file until it reconnects (a rename does not
+        touch open files); a new reader gets the whole new file, never a partial one. Call it under the run lock.
+        """
+        if not self.path.exists():
+            return None
+        start = time.monotonic()
+        target = self.read_copy
+        for stale in target.parent.glob(f".{target.name}.*.tmp"):  # left by a publish that was killed
+            stale.unlink(missing_ok=True)
+        with self.writer() as con:
+            con.execute("CHECKPOINT")  # everything in the main file, nothing left in a WAL beside it
+        partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            shutil.copyfile(self.path, partial)  # sendfile on Linux: a kernel-side copy
+            with open(partial, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.chmod(partial, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)  # 0444: opening it to write fails
+            os.replace(partial, target)
+            directory = os.open(target.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)  # the rename itself survives a power cut
+            finally:
+                os.close(directory)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            problem = storage_problem(exc) or exc.strerror or str(exc)
+            log.error("%s: the analysts' copy was not published: %s", target, exc)
+            raise PublishFailed(
+                f"{target}: cannot publish the analysts' read copy: {problem}. The warehouse {self.path} is intact and "
+                f"the previous copy is still readable; the next run publishes again. ({exc})") from exc
+        seconds = time.monotonic() - start
+        log.info("published the analysts' read copy %s in %.2f s", target, seconds)
+        return seconds
 
     def migrate(self) -> list[str]:
         """Create or upgrade the schema and views."""
