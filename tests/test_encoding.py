@@ -75,3 +75,58 @@ def test_undecodable_bytes_never_raise():
     """Random binary still yields text (lossy), never an exception."""
     text, used = decode(bytes(range(256)) * 4)
     assert isinstance(text, str) and used
+
+
+# --- mojibake: the GB2312 and Big5 cases of ../shared, then the same bytes damaged or mislabelled -----------------
+
+def _shared_cases() -> list[tuple[str, bytes, str, str | None]]:
+    """(name, bytes, the codec the bytes really are in, the HTTP charset sent) for ../shared's Chinese cases."""
+    import gzip
+
+    from conftest import require_shared
+
+    feeds = require_shared("corpora/feeds/feedparser/tests")
+    pages = require_shared("corpora/pages/mozilla-readability/test-pages")
+    return [
+        ("undeclared big5 feed", (feeds / "illformed/chardet/big5.xml").read_bytes(), "big5hkscs", None),
+        ("undeclared gb2312 feed", (feeds / "illformed/chardet/gb2312.xml").read_bytes(), "gb18030", None),
+        ("qq page: says gb2312, is UTF-8", gzip.open(pages / "qq/source.html.gz").read(), "utf-8", None),
+        ("gmw page", gzip.open(pages / "gmw/source.html.gz").read(), "utf-8", None),
+        # The same pages' text in the codecs their publishers use, sent with the header they send.
+        ("qq page in GBK, header gbk", gzip.open(pages / "qq/source.html.gz").read().decode("utf-8")
+         .encode("gb18030"), "gb18030", "gbk"),
+        ("pixnet page in Big5, header big5", gzip.open(pages / "pixnet/source.html.gz").read().decode("utf-8")
+         .encode("big5hkscs", "ignore"), "big5hkscs", "big5"),
+    ]
+
+
+def _damaged(body: bytes, codec: str) -> list[tuple[str, bytes, str | None]]:
+    """The same Chinese bytes as a page would really break them: cut mid-character, mislabelled, both."""
+    middle = len(body) // 2
+    cut = body[:middle] + b"\x81" + body[middle:]       # a lone lead byte: strict decoding fails
+    rival = "big5" if codec == "gb18030" else "gbk"
+    return [("cut mid-character, declared", cut, codec),
+            ("cut mid-character, undeclared", cut, None),
+            ("labelled with the rival codec", body, rival),
+            ("labelled latin-1", body, "iso-8859-1"),
+            ("labelled utf-8", body, "utf-8" if codec != "utf-8" else None)]
+
+
+def test_shared_chinese_cases_never_come_out_as_mojibake():
+    """Each of ../shared's GB2312, Big5 and mislabelled cases, whole and damaged, decodes to the right text: at
+    most the one broken byte becomes U+FFFD, and no Chinese character turns into Latin letters."""
+    import re as regex
+
+    from mediamon.encoding import garbled_share
+
+    for name, body, codec, header in _shared_cases():
+        expected = body.decode(codec)
+        han = len(regex.findall(r"[\u4e00-\u9fff]", expected))
+        assert han >= 5, name
+        text, _ = decode(body, header)
+        assert text.lstrip("\ufeff") == expected.lstrip("\ufeff"), name
+        for how, damaged, label in _damaged(body, codec):
+            text, used = decode(damaged, label)
+            assert garbled_share(text) * min(len(text), 20_000) <= 1, f"{name}, {how}: decoded as {used}"
+            assert len(regex.findall(r"[\u4e00-\u9fff]", text)) >= han - 1, f"{name}, {how}: decoded as {used}"
+            assert not regex.search(r"[\u00c0-\u00ff]{3}", text), f"{name}, {how}: Latin mojibake ({used})"

@@ -445,3 +445,34 @@ def _fuzz_warehouse():
         wh.migrate()
         _FUZZ.extend([load_sources(path), wh])
     return _FUZZ[0], _FUZZ[1]
+
+
+@pytest.mark.reliability("a page with no usable text, nor any in the feed, is counted and named in the digest and status")
+def test_a_page_without_text_is_counted_and_named_not_silently_lost(tmp_path):
+    """An item whose page is empty and whose feed carries only its title: never stored, never silent."""
+    with FaultServer() as server:
+        path = tmp_path / "sources.yaml"
+        path.write_text(sources_doc({"f": server.url("/f.xml")}, full_text=False), encoding="utf-8")
+        sources = load_sources(path)
+        empty, good = server.url("/empty.html"), server.url("/good.html")
+        server.route("/f.xml", faults.respond(200, (
+            '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+            f"<item><title>英伟达H20芯片出口管制新规</title><link>{empty}</link></item>"
+            f"<item><title>英伟达H20芯片出口管制新规 续</title><link>{good}</link></item>"
+            "</channel></rss>"), {"Content-Type": "application/rss+xml"}))
+        server.route("/empty.html", faults.respond(200, "<html><body><div></div></body></html>",
+                                                   {"Content-Type": "text/html; charset=utf-8"}))
+        server.route("/good.html", faults.respond(200, f"<html><body><article><p>{faults.STORY}</p></article></body></html>",
+                                                  {"Content-Type": "text/html; charset=utf-8"}))
+        wh = Warehouse(tmp_path / "wh.duckdb", lock_timeout=5)
+        wh.migrate()
+        outcome = _run(sources, sources.feeds[0], wh, NOW)
+    assert (outcome.new_articles, outcome.no_text, outcome.no_text_urls) == (1, 1, [empty])
+    with wh.reader() as con:
+        assert con.execute("SELECT no_text, no_text_urls FROM v_feed_polls").fetchone() == (1, [empty])
+    week = "2025-W06"  # NOW's week in Shanghai time
+    from mediamon.warehouse import digest_queries
+
+    with wh.reader() as con:
+        named = con.execute(digest_queries()["pages_without_text"].replace("$week", f"'{week}'")).fetchall()
+    assert named == [("f", empty, 1)]

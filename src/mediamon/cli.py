@@ -214,6 +214,7 @@ def status(db: Optional[Path] = DbOption) -> None:
     out = Console()
     typer.echo(_analysts_line(warehouse.read_copy))
     titles = {"feeds": "Feeds (failing first)", "runs": "Last runs", "weeks": "Articles by week",
+              "no_text": "Pages with no usable text, last 7 days (not stored; retried each run)",
               "digests": "Digests", "size": "Warehouse"}
     for name, rows in report.items():
         table = Table(*(rows[0].keys() if rows else ["(none)"]), title=titles[name], title_justify="left")

@@ -86,13 +86,46 @@ def _checked(body: bytes, text: str, codec: str) -> tuple[str, str]:
     return best, best_codec
 
 
+def garbled_share(text: str) -> float:
+    """The share of characters that only a wrong decoding makes: U+FFFD, private-use characters and C1 controls."""
+    sample = text[:20_000]
+    bad = sum(1 for ch in sample if ch == "\ufffd" or "\ue000" <= ch <= "\uf8ff" or "\x80" <= ch <= "\x9f")
+    return bad / max(1, len(sample))
+
+
+def _badness(text: str) -> float:
+    """How wrong a decoding looks: garbled characters weigh heavily, then charset_normalizer's mess ratio."""
+    return 20 * garbled_share(text) + _mess(text)
+
+
+def _rescued(body: bytes, text: str, codec: str) -> tuple[str, str]:
+    """The decoding itself, unless it looks garbled and UTF-8 or a Chinese codec reads the bytes clearly better.
+
+    A few broken bytes (a page cut mid-character) make a strict GBK or UTF-8 decoding fail; detection then may
+    choose a Western codec and every Chinese character turns into two accented letters. Here every candidate is
+    read leniently and the least garbled wins, with the broken bytes as U+FFFD."""
+    if not re.search(rb"[\x80-\xff]", body) or (codec not in _SINGLE_BYTE and garbled_share(text) < 0.001):
+        return text, codec
+    best, best_codec, best_badness = text, codec, _badness(text)
+    for rival in ("utf-8", *_CHINESE):
+        if rival == codec:
+            continue
+        other = body.decode(rival, errors="replace")
+        badness = _badness(other)
+        if badness + 0.05 < best_badness:
+            best, best_codec, best_badness = other, rival, badness
+    return best, best_codec
+
+
 def decode(body: bytes, http_charset: str | None = None) -> tuple[str, str]:
-    """Decode bytes to text and return (text, codec used): BOM, HTTP charset, in-document, UTF-8, detection."""
+    """Decode bytes to text and return (text, codec used): BOM, HTTP charset, in-document, UTF-8, detection; a
+    result that looks garbled is retried with the rival codecs (`_rescued`)."""
     for bom, codec in _BOMS:
         if body.startswith(bom):
             text = _try(body, codec)
             if text is not None:
                 return text, codec
+    broken = []  # declared codecs the bytes do not strictly fit
     for label in (http_charset, declared_charset(body)):
         codec = normalise_codec(label)
         if codec in _SINGLE_BYTE and re.search(rb"[\x80-\xff]", body):
@@ -101,15 +134,22 @@ def decode(body: bytes, http_charset: str | None = None) -> tuple[str, str]:
                 codec = guess
         text = _try(body, codec)
         if text is not None:
-            return _checked(body, text, codec)  # type: ignore[arg-type]
+            return _rescued(body, *_checked(body, text, codec))  # type: ignore[arg-type]
+        if codec in (*_CHINESE, "utf-8"):
+            broken.append(codec)
     text = _try(body, "utf-8")
     if text is not None:
         return text, "utf-8"
+    for codec in broken:
+        # Declared, and nothing else fits either: a few bytes that do not (a cut character) become U+FFFD.
+        lenient = body.decode(codec, errors="replace")
+        if lenient.count("\ufffd") <= max(2, len(lenient) // 1000):
+            return _rescued(body, *_checked(body, lenient, codec))
     codec = _detect(body)
     text = _try(body, codec)
     if text is not None:
-        return text, codec  # type: ignore[return-value]
-    return body.decode("utf-8", errors="replace"), "utf-8-lossy"
+        return _rescued(body, text, codec)  # type: ignore[arg-type]
+    return _rescued(body, body.decode("utf-8", errors="replace"), "utf-8")
 
 
 def to_utf8_xml(body: bytes, http_charset: str | None = None) -> tuple[bytes, str]:

@@ -136,12 +136,14 @@ class FeedOutcome:
     pages_fetched: int = 0
     page_errors: int = 0
     extraction_fallbacks: int = 0
+    no_text: int = 0  # pages with no usable text, and none in the feed: not stored, counted and named
     new_articles: int = 0
     duplicates: int = 0
     etag: str | None = None
     last_modified: str | None = None
     retry_after: float | None = None
     messages: list[str] = field(default_factory=list)
+    no_text_urls: list[str] = field(default_factory=list)
 
     def as_row(self) -> dict:
         """The outcome as a flat dict for tables and artifacts."""
@@ -158,6 +160,8 @@ class FeedOutcome:
             "pages_fetched": self.pages_fetched,
             "page_errors": self.page_errors,
             "extraction_fallbacks": self.extraction_fallbacks,
+            "no_text": self.no_text,
+            "no_text_urls": self.no_text_urls[:50],
             "new_articles": self.new_articles,
             "duplicates": self.duplicates,
         }

@@ -130,8 +130,10 @@ def harvest_feed(poll: FeedPoll, feed: Feed, config: Config, known: set[str], fi
             outcome.page_errors += 1
             outcome.messages.append(f"skipped {page.entry.url}: extraction failed: {error_kind(exc)}: {exc}")
             continue
-        if article is None:
-            outcome.messages.append(f"skipped {page.entry.url}: no text on the page or in the feed")
+        if article is None:  # counted and named (feed_polls.no_text_urls), not only logged
+            outcome.no_text += 1
+            outcome.no_text_urls.append(page.entry.url)
+            outcome.messages.append(f"skipped {page.entry.url}: no usable text on the page or in the feed")
             continue
         if article.extraction == "feed_fallback":
             outcome.extraction_fallbacks += 1

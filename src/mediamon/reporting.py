@@ -19,7 +19,7 @@ from .warehouse import digest_queries
 
 log = logging.getLogger("mediamon.reporting")
 DIGEST_SECTIONS = ("header", "trend", "narratives", "frames", "terms", "stories", "new_terms", "new_outlets",
-                   "feed_failures", "polls")
+                   "feed_failures", "polls", "pages_without_text")
 
 
 def week_shifts(warehouse, iso_week: str, config: Config, evidence: int = 3, with_evidence: int = 15) -> list[Shift]:

@@ -10,7 +10,8 @@ from typing import Sequence
 from .connection import Database, rows_as_dicts, statements
 
 SHIFT_SECTIONS = ("narratives", "frames", "shifted_terms", "top_terms", "catalog")
-STATUS_SECTIONS = {"feeds": "status_feeds", "runs": "status_runs", "weeks": "status_weeks", "digests": "status_digests"}
+STATUS_SECTIONS = {"feeds": "status_feeds", "runs": "status_runs", "weeks": "status_weeks", "no_text": "status_no_text",
+                   "digests": "status_digests"}
 
 
 def digest_queries() -> dict[str, str]:

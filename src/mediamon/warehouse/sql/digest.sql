@@ -80,8 +80,14 @@ GROUP BY feed_id ORDER BY feed_id;
 -- name: polls
 SELECT count(*) AS polls, count(*) FILTER (WHERE status = 'error') AS failed,
        coalesce(sum(page_errors), 0) AS page_errors, coalesce(sum(extraction_fallbacks), 0) AS fallbacks,
-       coalesce(sum(pages_fetched), 0) AS pages_fetched
+       coalesce(sum(pages_fetched), 0) AS pages_fetched, coalesce(sum(no_text), 0) AS no_text
 FROM v_feed_polls WHERE shanghai_iso_week(polled_at) = $week;
+
+-- Pages that gave no usable text (and whose feed had none): not stored, so named here.
+-- name: pages_without_text
+SELECT feed_id, url, count(*) AS polls
+FROM (SELECT feed_id, unnest(no_text_urls) AS url FROM v_feed_polls WHERE shanghai_iso_week(polled_at) = $week)
+GROUP BY ALL ORDER BY feed_id, url LIMIT 20;
 
 -- The articles a shift's evidence sentences are drawn from: the week's articles that carry the narrative
 -- (and the frame; 'all': any narrative), most salient first. The digest then keeps sentences that match

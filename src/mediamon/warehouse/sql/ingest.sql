@@ -29,7 +29,7 @@ WHERE duplicate_of IS NULL AND text_hash IN (SELECT text_hash FROM hashes)
 GROUP BY text_hash;
 
 -- name: insert_polls
-INSERT INTO feed_polls SELECT * FROM polls;
+INSERT INTO feed_polls BY NAME SELECT * FROM polls;
 
 -- A feed fetched (or answered 304): validators move forward, failures reset.
 -- name: feed_succeeded

@@ -14,6 +14,12 @@ SELECT iso_week, count(*) AS articles, count(DISTINCT story_id) AS stories,
        count(*) FILTER (WHERE duplicate_of IS NOT NULL) AS exact_copies
 FROM v_articles WHERE NOT is_baseline GROUP BY iso_week ORDER BY iso_week DESC LIMIT 12;
 
+-- name: status_no_text
+SELECT feed_id, url, count(*) AS polls, max(polled_at) AS last_seen
+FROM (SELECT feed_id, polled_at, unnest(no_text_urls) AS url FROM v_feed_polls
+      WHERE polled_at > now() - INTERVAL 7 DAY)
+GROUP BY ALL ORDER BY last_seen DESC LIMIT 20;
+
 -- name: status_digests
 SELECT iso_week, built_at, sent_at, html_path FROM digests ORDER BY iso_week DESC LIMIT 5;
 
