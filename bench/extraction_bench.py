@@ -31,9 +31,10 @@ from charset_normalizer.md import mess_ratio
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+from mediamon.extract import contained, tokens  # noqa: E402  (the cascade's own token comparison)
+from mediamon.normalize import HAN_CHARS as HAN  # noqa: E402
+
 PAGES = ROOT.parent / "shared" / "corpora" / "pages"
-HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-TOKEN = re.compile(rf"[{HAN}]|[^\W{HAN}_]+")
 XML_DECL = re.compile(r"^\s*<\?xml[^>]*>")
 BLOCKS = set("p div br li h1 h2 h3 h4 h5 h6 tr td blockquote pre section article figcaption table".split())
 EN_WORDS = set("the and of to that with is".split())
@@ -42,21 +43,10 @@ SETS = ("zh-moz", "zh-gne*", "zh-snip", "en-moz", "en-aeb", "en-snip")
 Extractor = Callable[[str, "str | None"], str]
 
 
-def tokens(text: str) -> Counter:
-    """Bag of tokens: each Han character alone, every other letter/digit run lowercased; no punctuation."""
-    return Counter(TOKEN.findall(text.lower()))
-
-
 def f1(got: str, truth: str) -> float:
     """Token F1 between the multisets of tokens of an extraction and its ground truth."""
     a, b = tokens(got), tokens(truth)
     return 2 * sum((a & b).values()) / max(1, a.total() + b.total())
-
-
-def contained(part: str, whole: str) -> float:
-    """Share of part's tokens (as a multiset) that whole also has; 0 for an empty part."""
-    a = tokens(part)
-    return sum((a & tokens(whole)).values()) / max(1, a.total())
 
 
 def html_text(markup: str) -> str:
@@ -160,7 +150,9 @@ def extractors() -> tuple[dict[str, Extractor], list[str]]:
     found: dict[str, Extractor] = {}
     notes: list[str] = []
     if (mm := optional("mediamon.extract", notes)) and (tr := optional("trafilatura", notes)):
-        found["current"] = lambda html, url: (e.text if (e := mm.extract_page(html, url)) else "")
+        found["mediamon"] = lambda html, url: (e.text if (e := mm.extract_page(html, url)) else "")
+        found["before"] = lambda html, url: (d.text or "" if (d := tr.bare_extraction(  # the extractor until now
+            html, url=url, with_metadata=True, include_comments=False, include_tables=False, fast=True)) else "")
         variants = {"traf-default": {}, "traf-nocom": {"include_comments": False},  # default: fast=False
                     "traf-nocom-notab": {"include_comments": False, "include_tables": False},
                     "traf-prec": {"include_comments": False, "favor_precision": True},
@@ -176,20 +168,6 @@ def extractors() -> tuple[dict[str, Extractor], list[str]]:
     return found, notes
 
 
-def cascade(out: dict[str, str], html: str, on_disagreement: str) -> str:
-    """Current trafilatura, unless readability shows it kept extra blocks or cut text the page summary has."""
-    cur, rd = out["current"], out["readability"]
-    if not tokens(cur) or not tokens(rd):
-        return cur if tokens(cur) else rd
-    rd_in_cur, cur_in_rd = contained(rd, cur), contained(cur, rd)
-    if rd_in_cur >= 0.95 and cur_in_rd < 0.85:  # readability is trafilatura minus >15%: comments, links
-        return rd
-    desc = meta_description(html)
-    if cur_in_rd >= 0.95 and rd_in_cur < 0.85:  # trafilatura is the shorter one: cut text, or clean?
-        return rd if desc and contained(desc, cur) < 0.8 and contained(desc, rd) >= 0.9 else cur
-    return out[on_disagreement] if rd_in_cur < 0.95 and cur_in_rd < 0.95 else cur
-
-
 def prec_or_rec(out: dict[str, str], html: str) -> str:
     """trafilatura precision, unless under half the recall output and the recall one covers the summary better."""
     prec, rec = out["traf-prec"], out["traf-rec"]
@@ -200,8 +178,6 @@ def prec_or_rec(out: dict[str, str], html: str) -> str:
 
 
 COMBOS = {  # name: (function, extractors it needs)
-    "casc(cur|rd)": (lambda o, h: cascade(o, h, "current"), ("current", "readability")),
-    "casc(cur|rd)+rd": (lambda o, h: cascade(o, h, "readability"), ("current", "readability")),
     "prec-or-rec": (prec_or_rec, ("traf-prec", "traf-rec")),
 }
 
@@ -259,7 +235,7 @@ def main() -> None:
                 statistics.mean(x[3] for x in r)) for r in (results[s][name] for s in sets)]
         print(f"{name:17}" + "".join(f"{m:>9.3f} {md:.3f} {e:>2} {t:5.2f}" for m, md, e, t in row))
     legend = " ".join(f"{i}={n}" for i, n in enumerate(names, 1))
-    print(f"\nChinese pages, worst first by the current extractor; columns: {legend}")
+    print(f"\nChinese pages, worst first by mediamon's extractor; columns: {legend}")
     zh = [(s, i) for s in sets if s.startswith("zh") for i in range(len(sets[s]))]
     for s, i in sorted(zh, key=lambda si: results[si[0]][names[0]][si[1]][1]):
         scores = " ".join(f"{results[s][n][i][1]:5.2f}" for n in names)

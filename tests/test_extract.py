@@ -113,3 +113,47 @@ def test_killing_the_owner_leaves_no_extraction_workers(tmp_path):
     while any(alive(p) for p in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(alive(p) for p in workers), f"workers {workers} outlived their owner"
+
+
+# --- the extraction cascade: trafilatura, checked against readability ---------------------------------------------
+
+ARTICLE = "美国商务部周二公布出口管制新规，英伟达H20芯片对华出口今后需要申请许可证。" * 6
+NOISE = "网友评论仅供其表达个人看法，并不表明网易立场。热点新闻：某地天气晴好，某队赢得比赛，某公司发布新品。" * 3
+
+
+def test_the_cascade_drops_blocks_trafilatura_kept_around_the_article():
+    """Readability's text is trafilatura's minus a comment notice and a hot-news list: readability wins."""
+    from mediamon.extract import choose_text
+
+    assert choose_text(ARTICLE + "\n" + NOISE, ARTICLE, None) == (ARTICLE, "readability")
+
+
+def test_the_cascade_restores_text_trafilatura_cut_when_the_page_summary_has_it():
+    """Trafilatura kept only the start; the og:description quotes the rest, which readability kept."""
+    from mediamon.extract import choose_text
+
+    rest = "业内人士表示，新规短期内将加剧国内算力紧张，但也可能加快本土供应链的替代进程。" * 4
+    assert choose_text(ARTICLE, ARTICLE + rest, rest[:60]) == (ARTICLE + rest, "readability")
+    assert choose_text(ARTICLE, ARTICLE + rest, None) == (ARTICLE, "trafilatura"), "without a summary: no evidence"
+
+
+def test_the_cascade_keeps_trafilatura_when_they_disagree_or_one_is_empty():
+    """Two different texts: trafilatura's stays; an empty one defers to the other."""
+    from mediamon.extract import choose_text
+
+    assert choose_text(ARTICLE, NOISE, None) == (ARTICLE, "trafilatura")
+    assert choose_text("", ARTICLE, None) == (ARTICLE, "readability")
+    assert choose_text(ARTICLE, "", None) == (ARTICLE, "trafilatura")
+
+
+def test_a_page_with_a_comment_notice_and_hot_news_yields_the_article():
+    """A NetEase-style page end to end: the stored text is the article, without the notice or the list."""
+    from mediamon.extract import extract_page
+
+    html = (f"<html><head><title>t</title></head><body><div class='post_body'><p>{ARTICLE}</p></div>"
+            f"<div class='post_comment'><p>{NOISE[:50]}</p></div><div class='hot'><ul>"
+            + "".join(f"<li><a href='/n{i}'>热点新闻第{i}条：某地天气晴好某队赢得比赛</a></li>" for i in range(12))
+            + "</ul></div></body></html>")
+    extracted = extract_page(html)
+    assert extracted is not None and "网友评论" not in extracted.text and "热点新闻" not in extracted.text
+    assert "英伟达H20芯片" in extracted.text

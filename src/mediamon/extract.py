@@ -3,13 +3,19 @@
 
 from __future__ import annotations
 
+import logging
+import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import lxml.html
+import readability
 import trafilatura
 
 from .models import Article, Entry
 from .normalize import (
+    HAN_CHARS,
     article_id,
     clean_text,
     detect_script,
@@ -21,25 +27,76 @@ from .normalize import (
 
 @dataclass(frozen=True, slots=True)
 class Extracted:
-    """What trafilatura found on a page."""
+    """What the extractors found on a page, and which one's text was kept."""
 
     text: str
     title: str | None
     author: str | None
     date: str | None
+    method: str = "trafilatura"  # trafilatura | readability
+
+
+# Tokens for comparing two extractions: each Han character alone, every other letter or digit run.
+_TOKEN = re.compile(f"[{HAN_CHARS}]|[^\\W_{HAN_CHARS}]+")
+_BLOCKS = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "blockquote", "pre", "section", "article"}
+logging.getLogger("readability.readability").setLevel(logging.ERROR)  # it warns on every page it finds hard
+
+
+def tokens(text: str) -> Counter:
+    """The bag of tokens of a text (Han characters singly, other words lower-cased)."""
+    return Counter(_TOKEN.findall(text.lower()))
+
+
+def contained(part: str, whole: str) -> float:
+    """The share of part's tokens that whole also has (0 for an empty part)."""
+    bag = tokens(part)
+    return sum((bag & tokens(whole)).values()) / max(1, bag.total())
+
+
+def choose_text(trafilatura_text: str, readability_text: str, description: str | None) -> tuple[str, str]:
+    """The cascade, as measured on ../shared's pages (bench/extraction_bench.py): trafilatura's text, unless
+    readability's is that text minus blocks around it (comment notices, related-story lists, menus), or
+    trafilatura cut text that the page's own summary (og:description) has and readability kept."""
+    if not tokens(trafilatura_text) or not tokens(readability_text):
+        return (trafilatura_text, "trafilatura") if tokens(trafilatura_text) else (readability_text, "readability")
+    readability_in_trafilatura = contained(readability_text, trafilatura_text)
+    trafilatura_in_readability = contained(trafilatura_text, readability_text)
+    if readability_in_trafilatura >= 0.95 and trafilatura_in_readability < 0.85:
+        return readability_text, "readability"
+    if (trafilatura_in_readability >= 0.95 and readability_in_trafilatura < 0.85 and description
+            and contained(description, trafilatura_text) < 0.8 and contained(description, readability_text) >= 0.9):
+        return readability_text, "readability"
+    return trafilatura_text, "trafilatura"
+
+
+def _readability_text(html: str) -> str:
+    """readability-lxml's article, as text with a line break after each block."""
+    try:
+        markup = readability.Document(html).summary(html_partial=True)
+        root = lxml.html.fromstring(markup or "<p></p>")
+    except Exception:  # readability and lxml raise assorted errors on broken markup: no second opinion then
+        return ""
+    for element in root.iter():
+        if isinstance(element.tag, str) and element.tag.lower() in _BLOCKS:
+            element.tail = "\n" + (element.tail or "")
+    return clean_text(root.text_content())
 
 
 def extract_page(html: str, url: str | None = None) -> Extracted | None:
-    """Main text and metadata of an HTML page, or None when trafilatura finds no article."""
+    """Main text and metadata of an HTML page (trafilatura, checked against readability), or None when neither
+    finds an article."""
     try:
         doc = trafilatura.bare_extraction(
             html, url=url, with_metadata=True, include_comments=False, include_tables=False, fast=True
         )
-    except Exception:  # trafilatura raises assorted errors on broken markup; treat as "no article"
+    except Exception:  # trafilatura raises assorted errors on broken markup; readability may still find text
+        doc = None
+    primary = clean_text(doc.text) if doc is not None and getattr(doc, "text", None) else ""
+    text, method = choose_text(primary, _readability_text(html), getattr(doc, "description", None))
+    if not text:
         return None
-    if doc is None or not getattr(doc, "text", None):
-        return None
-    return Extracted(clean_text(doc.text), doc.title or None, doc.author or None, doc.date or None)
+    return Extracted(text, getattr(doc, "title", None) or None, getattr(doc, "author", None) or None,
+                     getattr(doc, "date", None) or None, method)
 
 
 def _parse_date(value: str | None) -> datetime | None:
