@@ -71,6 +71,7 @@ bench: venv
 	$(RUN) python bench/stories_bench.py
 	$(RUN) python bench/measures_bench.py
 	$(RUN) python bench/publish_bench.py
+	$(RUN) python bench/extraction_bench.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .prefect .pytest_cache
