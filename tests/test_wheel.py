@@ -72,4 +72,7 @@ def test_a_wheel_runs_init_ingest_and_sql_from_a_folder_outside_the_checkout(tmp
     [row] = json.loads(query.stdout)
     assert row["seeds"] == 4 and row["n"] >= 4 + totals["new_articles"]
     assert not (project / "config").exists() and not (project / "seeds").exists()
+    kit = _run([str(venv / "bin" / "python"), "-c", "import importlib.util as u; print(u.find_spec('mediamon.testing'))"],
+               env, project)
+    assert kit.stdout.strip() == "None", "the demo and test kit stays out of the wheel"
     assert "Traceback" not in init.stderr + ingest.stderr + query.stderr
