@@ -11,9 +11,9 @@ import pytest
 from mediamon import runs
 from mediamon.config import Feed, Sources, load_config
 from mediamon.errors import FetchError
-from mediamon.models import Article, Entry, FeedHarvest, FeedOutcome, FeedPoll
+from mediamon.models import Article, Entry, FeedHarvest, FeedOutcome, FeedPoll, FeedState
 from mediamon.normalize import article_id, text_fingerprint
-from mediamon.testing import config_for
+from mediamon.testing import config_for, project_config
 from mediamon.warehouse import Warehouse
 
 NOW = datetime(2025, 2, 5, 8, tzinfo=UTC)
@@ -91,6 +91,43 @@ class FakeTasks:
         return runs.FeedTasks(self.poll, self.harvest, self.first_done)
 
 
+@dataclass
+class FakeIngestStore:
+    """The two calls harvest_feeds makes of the warehouse: which URLs are stored, and commit a batch."""
+
+    stored: set[str] = field(default_factory=set)
+    batches: list[int] = field(default_factory=list)   # articles per commit
+
+    def known_urls(self, entries) -> set[str]:
+        """The entries' URLs already stored."""
+        return {e.canonical_url for e in entries} & self.stored
+
+    def commit(self, run_id, harvests, settings, now) -> list[FeedOutcome]:
+        """Store the batch's articles (a URL once) and return the outcomes with their counts."""
+        self.batches.append(sum(len(h.articles) for h in harvests))
+        for h in harvests:
+            fresh = {a.canonical_url for a in h.articles} - self.stored
+            h.outcome.new_articles = len(fresh)
+            self.stored |= fresh
+        return [h.outcome for h in harvests]
+
+
+@dataclass
+class FakeWarehouse:
+    """A warehouse with only its ingest part (and the reports part the resend policy reads)."""
+
+    ingest: FakeIngestStore = field(default_factory=FakeIngestStore)
+    reports: object = None
+
+
+def _run(sources: Sources, fake: FakeTasks, warehouse=None):
+    """Harvest a run over `sources` through the fake tasks, no server and no database; (warehouse, outcomes)."""
+    warehouse = warehouse or FakeWarehouse()
+    config = config_for(sources)
+    run = runs.IngestRun("run-1", NOW, NOW, tuple(sources.feeds), {f.id: FeedState(f.id) for f in sources.feeds})
+    return warehouse, runs.harvest_feeds(warehouse, config, run, fake.tasks())
+
+
 @pytest.fixture
 def warehouse(db_path) -> Warehouse:
     """A migrated warehouse."""
@@ -99,69 +136,55 @@ def warehouse(db_path) -> Warehouse:
     return wh
 
 
-def _run(warehouse: Warehouse, sources: Sources, fake: FakeTasks):
-    """Start a run over `sources` and harvest it through the fake tasks; (config, outcomes)."""
-    config = config_for(sources)
-    run = runs.start_ingest(warehouse, config, "run-1", NOW)
-    return config, runs.harvest_feeds(warehouse, config, run, fake.tasks())
-
-
-def test_in_flight_tasks_never_exceed_the_window(warehouse):
+def test_in_flight_tasks_never_exceed_the_window():
     """However many feeds are due, at most the window's worth of tasks are submitted and not yet collected."""
     sources = _sources(40)
     fake = FakeTasks({f.id: [f"https://news.example/{f.id}/{j}" for j in range(2)] for f in sources.feeds})
-    config, outcomes = _run(warehouse, sources, fake)
+    _, outcomes = _run(sources, fake)
     assert len(outcomes) == 40 and sum(o.new_articles for o in outcomes) == 80
-    assert 2 <= fake.most_in_flight <= runs.in_flight_window(config) < 40
+    assert 2 <= fake.most_in_flight <= runs.in_flight_window(config_for(sources)) < 40
 
 
-def test_an_article_two_feeds_list_is_fetched_by_the_first_only(warehouse):
+def test_an_article_two_feeds_list_is_fetched_by_the_first_only():
     """The second feed is told the URL is claimed, so the page is fetched and stored once."""
     shared = "https://news.example/shared-story"
     fake = FakeTasks({"f0": [shared, "https://news.example/a"], "f1": [shared, "https://news.example/b"]})
-    _, outcomes = _run(warehouse, _sources(2), fake)
+    _, outcomes = _run(_sources(2), fake)
     known = dict(fake.harvested)
     assert shared not in known["f0"] and shared in known["f1"]
     assert {o.feed_id: o.new_articles for o in outcomes} == {"f0": 2, "f1": 1}
-    with warehouse.reader() as con:
-        assert con.execute("SELECT count(*) FROM articles WHERE url = ?", [shared]).fetchone()[0] == 1
 
 
 def test_urls_stored_by_an_earlier_run_are_known(warehouse):
-    """A second run harvests nothing the first one stored."""
+    """Against a real warehouse: a second run harvests nothing the first one stored."""
     fake = FakeTasks({"f0": ["https://news.example/a", "https://news.example/b"]})
-    _run(warehouse, _sources(1), fake)
+    config = config_for(_sources(1))
+    runs.harvest_feeds(warehouse, config, runs.start_ingest(warehouse, config, "r1", NOW), fake.tasks())
     again = FakeTasks(fake.listings)
-    _, outcomes = _run(warehouse, _sources(1), again)
+    outcomes = runs.harvest_feeds(warehouse, config, runs.start_ingest(warehouse, config, "r2", NOW), again.tasks())
     assert again.harvested[0][1] == {"https://news.example/a", "https://news.example/b"}
     assert outcomes[0].new_articles == 0
 
 
-def test_results_are_committed_in_batches_of_the_configured_size(warehouse, monkeypatch):
+def test_results_are_committed_in_batches_of_the_configured_size():
     """With a batch of 5 articles, 12 feeds of 2 articles commit as they go, not once at the end."""
     sources = _sources(12, write_batch_articles=5)
     fake = FakeTasks({f.id: [f"https://news.example/{f.id}/{j}" for j in range(2)] for f in sources.feeds})
-    batches: list[int] = []
-    commit = warehouse.ingest.commit
-
-    def counting_commit(run_id, harvests, *args):
-        """Record the batch size, then commit for real."""
-        batches.append(sum(len(h.articles) for h in harvests))
-        return commit(run_id, harvests, *args)
-
-    monkeypatch.setattr(warehouse.ingest, "commit", counting_commit)
-    _, outcomes = _run(warehouse, sources, fake)
+    warehouse, outcomes = _run(sources, fake)
+    batches = warehouse.ingest.batches
     assert sum(batches) == 24 and len(batches) >= 4 and all(b <= 6 for b in batches)
     assert sum(o.new_articles for o in outcomes) == 24
 
 
 def test_a_failing_poll_or_harvest_is_recorded_and_the_run_goes_on(warehouse):
-    """A classified fetch error and an unexpected bug each become that feed's error; the others are stored."""
+    """A classified fetch error and an unexpected bug each become that feed's error; the others are stored (a real
+    warehouse, so the poll log is checked too)."""
     sources = _sources(3)
     fake = FakeTasks({f.id: [f"https://news.example/{f.id}"] for f in sources.feeds},
                      poll_errors={"f0": FetchError("https://example.com/0.xml", "connection refused")},
                      harvest_errors={"f1": RuntimeError("extractor bug")})
-    _, outcomes = _run(warehouse, sources, fake)
+    config = config_for(sources)
+    outcomes = runs.harvest_feeds(warehouse, config, runs.start_ingest(warehouse, config, "run-1", NOW), fake.tasks())
     by_feed = {o.feed_id: o for o in outcomes}
     assert by_feed["f0"].status == "error" and "connection refused" in by_feed["f0"].error
     assert by_feed["f1"].status == "error" and "extractor bug" in by_feed["f1"].error
@@ -204,13 +227,6 @@ class FakeReports:
 
 
 @dataclass
-class FakeWarehouse:
-    """Only the reports part of a warehouse."""
-
-    reports: FakeReports
-
-
-@dataclass
 class FakeArchived:
     """An archived digest, by its week."""
 
@@ -219,11 +235,11 @@ class FakeArchived:
 
 def _policy(recipients: tuple[str, ...], reports: FakeReports, force: bool = False) -> tuple[str, list[list[str]]]:
     """Run the resend policy; (what it said, the recipient lists it sent to)."""
-    config = load_config()
+    config = project_config()
     config = config.with_sources(config.sources.model_copy(
         update={"digest": config.sources.digest.model_copy(update={"recipients": recipients})}))
     sends: list[list[str]] = []
-    said = runs.send_once(FakeWarehouse(reports), config, FakeArchived(), force, sends.append)
+    said = runs.send_once(FakeWarehouse(reports=reports), config, FakeArchived(), force, sends.append)
     return said, sends
 
 

@@ -40,8 +40,11 @@ def ensure_analysis(warehouse, config: Config, force: bool = False) -> dict | No
     if stored is None and articles == 0 and not force:
         warehouse.analysis.set_version(version)
         return None
-    log.warning("narrative configuration changed (%s -> %s): recounting terms and labels of %d articles",
-                stored, version, articles)
+    if stored is None:  # articles stored before any analysis (the seeds of a new warehouse): nothing changed
+        log.info("counting terms and labels of %d stored articles", articles)
+    else:
+        log.warning("narrative configuration changed (%s -> %s): recounting terms and labels of %d articles",
+                    stored, version, articles)
     return warehouse.analysis.rebuild(lambda rows: workers.analyse_rows(rows, config), version)
 
 
