@@ -50,7 +50,7 @@ def db_path(tmp_path) -> Path:
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 24 MB tmpfs mounted for the test (root in a container), or skip with the reason."""
+    """A 64 MB tmpfs (room for a warehouse, its read copy and DuckDB's spill) mounted for the test (root in a container), or skip with the reason."""
     from fixtures.disk import small_tmpfs
 
     with small_tmpfs(tmp_path / "disk") as mounted:

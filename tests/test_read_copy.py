@@ -278,7 +278,7 @@ def test_kill_9_during_a_publish_leaves_the_old_copy_good(db_path):
 
 @pytest.mark.reliability("full disk during a publish: a clear error; the writers' file untouched; the old copy kept")
 def test_a_full_disk_during_a_publish_fails_clearly(small_disk):
-    """The warehouse on a real 24 MB tmpfs that has no room for a second copy."""
+    """The warehouse on a real 64 MB tmpfs, filled up."""
     db = small_disk / "w.duckdb"
     wh = _seeded(db)
     _add_article(wh, 1)

@@ -482,7 +482,7 @@ def _page_of_week(site, week: str) -> str:
 @pytest.mark.prefect
 @pytest.mark.reliability("run fails naming the warehouse and the full disk; earlier data intact; next run stores all")
 def test_a_full_disk_fails_clearly_and_the_next_run_recovers(small_site, small_disk, tmp_path, prefect_harness):
-    """Disk full during an ingest (a real 24 MB tmpfs filled up)"""
+    """Disk full during an ingest (a real 64 MB tmpfs filled up)"""
     from mediamon.errors import MediamonError
 
     server, site = small_site
