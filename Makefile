@@ -67,6 +67,7 @@ reliability: venv
 	$(RUN) pytest -q -m reliability --slow --reliability-table -p no:cacheprovider
 
 bench: venv
+	$(RUN) python bench/real_pages_bench.py
 	$(RUN) python bench/ingest_bench.py
 	$(RUN) python bench/stories_bench.py
 	$(RUN) python bench/measures_bench.py

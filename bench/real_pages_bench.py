@@ -1,0 +1,147 @@
+"""`make bench`: `mediamon ingest` against the loop a user would write instead, on real pages, in one run.
+
+The exposir items of ../shared that carry their article's HTML (zh-Hans, zh-Hant, en) are served from a loopback
+server as real pages behind one RSS feed per archived feed (the text never leaves ../shared). Then, alternated,
+in fresh processes and into fresh warehouses:
+
+- the naive loop: sequential httpx + feedparser + trafilatura.extract, then a DuckDB insert per feed;
+- `mediamon ingest` from the command line, as a user runs it (Prefect's local server started by the command,
+  every feed kept whole with `keep_all`, so both do every page).
+
+Printed: each round's wall seconds, the ratio, and the time `mediamon ingest` spent before its first feed task
+(Prefect's start-up, measured from its own log), so the steady-state ratio shows too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from html import escape
+from pathlib import Path
+
+import yaml
+
+from mediamon.testing.devserver import FeedServer
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCHIVES = ROOT.parent / "shared" / "corpora" / "feed_archives" / "exposir-rss" / "head"
+
+NAIVE = r"""
+import sys, time, duckdb, feedparser, httpx, trafilatura
+feeds, db = sys.argv[1].split(","), sys.argv[2]
+con = duckdb.connect(db)
+con.execute("CREATE TABLE articles (url VARCHAR, title VARCHAR, text VARCHAR)")
+with httpx.Client(timeout=30) as client:
+    for feed in feeds:
+        parsed = feedparser.parse(client.get(feed).content)
+        rows = []
+        for entry in parsed.entries:
+            html = client.get(entry.link).text
+            text = trafilatura.extract(html, url=entry.link)
+            if text:
+                rows.append((entry.link, entry.get("title", ""), text))
+        con.executemany("INSERT INTO articles VALUES (?, ?, ?)", rows)
+print(con.execute("SELECT count(*) FROM articles").fetchone()[0])
+"""
+
+
+def load_items(limit: int) -> dict[str, list[dict]]:
+    """feed name -> its archived items that carry article HTML (at most `limit` in all)."""
+    feeds: dict[str, list[dict]] = {}
+    total = 0
+    for path in sorted(ARCHIVES.glob("*.json.gz")):
+        for item in json.load(gzip.open(path)).get("items", []):
+            if len(item.get("content_html") or "") > 500 and total < limit:
+                feeds.setdefault(path.name.split(".")[0], []).append(item)
+                total += 1
+    return feeds
+
+
+def publish(server: FeedServer, feeds: dict[str, list[dict]]) -> dict[str, str]:
+    """Serve each item as a page and each feed as RSS; return feed id -> feed URL."""
+    urls = {}
+    for n, (name, items) in enumerate(feeds.items()):
+        entries = []
+        for i, item in enumerate(items):
+            title = escape(item.get("title") or "")
+            page = server.add(f"/{n}/{i}.html", f"<html><head><meta charset='utf-8'><title>{title}</title></head>"
+                                                f"<body><article><h1>{title}</h1>{item['content_html']}</article></body></html>")
+            entries.append(f"<item><title>{title}</title><link>{page}</link><guid>{page}</guid></item>")
+        urls[f"feed{n}"] = server.add(f"/{n}/feed.xml", f"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'>"
+                                                        f"<channel><title>{escape(name)}</title>{''.join(entries)}"
+                                                        "</channel></rss>", "application/rss+xml; charset=utf-8")
+    return urls
+
+
+def sources_yaml(urls: dict[str, str]) -> str:
+    """The project's sources.yaml with these feeds instead, each kept whole."""
+    doc = yaml.safe_load((ROOT / "sources.yaml").read_text(encoding="utf-8"))
+    doc["fetcher"] = {**doc.get("fetcher", {}), "allow_private_addresses": True}
+    doc["feeds"] = [{"id": fid, "name": fid, "outlet": fid, "url": url, "lang": "zh-Hans", "keep_all": True}
+                    for fid, url in urls.items()]
+    return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+
+
+def run_naive(urls: dict[str, str], folder: Path) -> tuple[float, int]:
+    """The naive loop in a fresh process: (seconds, articles stored)."""
+    db = folder / f"naive-{time.monotonic_ns()}.duckdb"
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", NAIVE, ",".join(urls.values()), str(db)], capture_output=True,
+                          text=True, check=True)
+    return time.monotonic() - start, int(done.stdout.strip().splitlines()[-1])
+
+
+def run_mediamon(sources: Path, folder: Path) -> tuple[float, int, float]:
+    """`mediamon ingest` in a fresh process: (seconds, articles stored, seconds until Prefect answered)."""
+    db = folder / f"mediamon-{time.monotonic_ns()}.duckdb"
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    start = time.monotonic()
+    done = subprocess.run([str(Path(sys.executable).with_name("mediamon")), "ingest", "--sources", str(sources),
+                           "--db", str(db), "--allow-private"], capture_output=True, text=True, env=env, check=True)
+    seconds = time.monotonic() - start
+    ready = next((float(line.split("ready in ")[1].split()[0]) for line in done.stderr.splitlines()
+                  if "Prefect API ready in" in line), 0.0)
+    return seconds, json.loads(done.stdout.strip().splitlines()[-1])["new_articles"], ready
+
+
+def main() -> int:
+    """Serve the pages, alternate the two, print the ratio."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=900, help="pages at most (../shared has about 900)")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    if not ARCHIVES.exists():
+        print(f"skipped: {ARCHIVES} is absent (the shared corpora are beside the repository in development)")
+        return 0
+    feeds = load_items(args.items)
+    with FeedServer() as server, tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        urls = publish(server, feeds)
+        sources = folder / "sources.yaml"
+        sources.write_text(sources_yaml(urls), encoding="utf-8")
+        print(f"{sum(len(v) for v in feeds.values())} real pages behind {len(urls)} feeds")
+        naive, ours, start_up = [], [], []
+        for r in range(args.rounds):
+            seconds, stored = run_naive(urls, folder)
+            naive.append(seconds)
+            print(f"round {r + 1}: naive loop {seconds:6.1f} s ({stored} articles)", flush=True)
+            seconds, stored, ready = run_mediamon(sources, folder)
+            ours.append(seconds)
+            start_up.append(ready)
+            print(f"round {r + 1}: mediamon   {seconds:6.1f} s ({stored} articles; Prefect ready after {ready:.0f} s)",
+                  flush=True)
+        ratio = statistics.median(ours) / statistics.median(naive)
+        steady = (statistics.median(ours) - statistics.median(start_up)) / statistics.median(naive)
+        print(f"mediamon / naive loop: {ratio:.2f} (median of {args.rounds}); without Prefect's start-up: {steady:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
