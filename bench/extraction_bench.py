@@ -3,7 +3,9 @@
     python bench/extraction_bench.py            # from /work/main; reads ../shared/corpora, writes nothing
     python bench/extraction_bench.py --en-all   # all 181 scrapinghub pages instead of a fixed 61
 
-Sets (ground truth by people unless marked *): zh-moz / en-moz: mozilla-readability expected.html, by the
+Sets (ground truth by people unless marked *): zh-human: the 64 Chinese news pages of gne and gerapy whose
+article text two of our readers marked block by block and agreed on (labels/pages/, mediamon.testing.pagetruth);
+zh-moz / en-moz: mozilla-readability expected.html, by the
 language of its text (es, de, fr, pt, ja pages left out); en-aeb: scrapinghub ground-truth.json; zh-gne*:
 GNE's own output (gne/result.txt), a machine reference, a proxy only; zh-snip / en-snip: share of the
 trafilatura-eval must-include / must-exclude snippets right (not F1), plus goose3's bbc_chinese, whose
@@ -33,13 +35,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from mediamon.extract import contained, tokens  # noqa: E402  (the cascade's own token comparison)
 from mediamon.normalize import HAN_CHARS as HAN  # noqa: E402
+from mediamon.testing.pagetruth import gold_text, load_gold, page_bytes  # noqa: E402
 
 PAGES = ROOT.parent / "shared" / "corpora" / "pages"
 XML_DECL = re.compile(r"^\s*<\?xml[^>]*>")
 BLOCKS = set("p div br li h1 h2 h3 h4 h5 h6 tr td blockquote pre section article figcaption table".split())
 EN_WORDS = set("the and of to that with is".split())
 OTHER_WORDS = set("der die und das ein le la les et de des est il el y que en em do não".split())
-SETS = ("zh-moz", "zh-gne*", "zh-snip", "en-moz", "en-aeb", "en-snip")
+SETS = ("zh-human", "zh-moz", "zh-gne*", "zh-snip", "en-moz", "en-aeb", "en-snip")
 Extractor = Callable[[str, "str | None"], str]
 
 
@@ -111,6 +114,9 @@ def load_sets(en_all: bool) -> dict[str, list[dict]]:
         if lang_of(truth := txt.read_text("utf-8")) == "zh":
             add("zh", "moz", f"n4k/{txt.stem}", gz(PAGES / "newspaper4k/html" / f"{txt.stem}.html.gz"), None,
                 truth=truth)
+    for gold in load_gold():
+        if gold.article:
+            add("zh", "human", gold.page, page_bytes(gold.page), None, truth=gold_text(gold))
     gne = (PAGES / "gne" / "result.txt").read_text("utf-8")
     for path, body in re.findall(r">{5,}(\S+?)>{5,}\n(.*?)\n<{5,}", gne, re.S):
         add("zh", "gne*", path[6:], gz(PAGES / "gne" / f"{path}.gz"), None, truth=json.loads(body)["content"])

@@ -8,8 +8,9 @@ in fresh processes and into fresh warehouses:
 - `mediamon ingest` from the command line, as a user runs it (Prefect's local server started by the command,
   every feed kept whole with `keep_all`, so both do every page).
 
-Printed: each round's wall seconds, the ratio, and the time `mediamon ingest` spent before its first feed task
-(Prefect's start-up, measured from its own log), so the steady-state ratio shows too.
+Printed: each round's wall seconds and the ratios: from the command line (the command starts Prefect's local
+server), the same without that start-up (measured from the command's own log), and against a Prefect server
+that is already running (as `make server` and deployments have it), alternated with the loop again.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
+from email.utils import format_datetime
 from html import escape
 from pathlib import Path
 
 import yaml
 
+from mediamon.orchestration import LocalServer
 from mediamon.testing.devserver import FeedServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +77,10 @@ def publish(server: FeedServer, feeds: dict[str, list[dict]]) -> dict[str, str]:
             title = escape(item.get("title") or "")
             page = server.add(f"/{n}/{i}.html", f"<html><head><meta charset='utf-8'><title>{title}</title></head>"
                                                 f"<body><article><h1>{title}</h1>{item['content_html']}</article></body></html>")
-            entries.append(f"<item><title>{title}</title><link>{page}</link><guid>{page}</guid></item>")
+            # Each item keeps its archived date, as its feed carried it.
+            published = format_datetime(datetime.fromisoformat(item["date_published"].replace("Z", "+00:00")))
+            entries.append(f"<item><title>{title}</title><link>{page}</link><guid>{page}</guid>"
+                           f"<pubDate>{published}</pubDate></item>")
         urls[f"feed{n}"] = server.add(f"/{n}/feed.xml", f"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'>"
                                                         f"<channel><title>{escape(name)}</title>{''.join(entries)}"
                                                         "</channel></rss>", "application/rss+xml; charset=utf-8")
@@ -98,10 +105,13 @@ def run_naive(urls: dict[str, str], folder: Path) -> tuple[float, int]:
     return time.monotonic() - start, int(done.stdout.strip().splitlines()[-1])
 
 
-def run_mediamon(sources: Path, folder: Path) -> tuple[float, int, float]:
-    """`mediamon ingest` in a fresh process: (seconds, articles stored, seconds until Prefect answered)."""
+def run_mediamon(sources: Path, folder: Path, api_url: str | None = None) -> tuple[float, int, float]:
+    """`mediamon ingest` in a fresh process: (seconds, articles stored, seconds until Prefect answered). With
+    api_url, against that running server (as deployments run); else the command starts its own."""
     db = folder / f"mediamon-{time.monotonic_ns()}.duckdb"
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
     start = time.monotonic()
     done = subprocess.run([str(Path(sys.executable).with_name("mediamon")), "ingest", "--sources", str(sources),
                            "--db", str(db), "--allow-private"], capture_output=True, text=True, env=env, check=True)
@@ -127,7 +137,7 @@ def main() -> int:
         sources = folder / "sources.yaml"
         sources.write_text(sources_yaml(urls), encoding="utf-8")
         print(f"{sum(len(v) for v in feeds.values())} real pages behind {len(urls)} feeds")
-        naive, ours, start_up = [], [], []
+        naive, ours, start_up, served = [], [], [], []
         for r in range(args.rounds):
             seconds, stored = run_naive(urls, folder)
             naive.append(seconds)
@@ -137,9 +147,26 @@ def main() -> int:
             start_up.append(ready)
             print(f"round {r + 1}: mediamon   {seconds:6.1f} s ({stored} articles; Prefect ready after {ready:.0f} s)",
                   flush=True)
-        ratio = statistics.median(ours) / statistics.median(naive)
-        steady = (statistics.median(ours) - statistics.median(start_up)) / statistics.median(naive)
-        print(f"mediamon / naive loop: {ratio:.2f} (median of {args.rounds}); without Prefect's start-up: {steady:.2f}")
+        # Steady state: a Prefect server already running, as `make server` and deployments have it.
+        server_log = folder / "prefect-server.log"
+        prefect_server = LocalServer(server_log)
+        prefect_server.start(300.0)
+        try:
+            for r in range(args.rounds):
+                seconds, stored = run_naive(urls, folder)
+                naive.append(seconds)
+                print(f"round {r + 1}: naive loop {seconds:6.1f} s ({stored} articles)", flush=True)
+                seconds, stored, _ = run_mediamon(sources, folder, prefect_server.api_url)
+                served.append(seconds)
+                print(f"round {r + 1}: mediamon   {seconds:6.1f} s ({stored} articles; Prefect server running)",
+                      flush=True)
+        finally:
+            prefect_server.stop()
+        loop = statistics.median(naive)
+        print(f"mediamon / naive loop, from the command line: {statistics.median(ours) / loop:.2f}; without "
+              f"Prefect's start-up: {(statistics.median(ours) - statistics.median(start_up)) / loop:.2f}; "
+              f"with a running Prefect server: {statistics.median(served) / loop:.2f} "
+              f"(medians; naive loop {loop:.1f} s over {len(naive)} runs)")
     return 0
 
 

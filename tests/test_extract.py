@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from fixtures.site import ITEMS, THIN_PAGE_FEED_TEXT, page_html
 
-from mediamon.extract import build_article, extract_page
+from mediamon.extract import build_article, choose_text, extract_page
 from mediamon.models import Entry, Page
 from mediamon.testing import config_for, project_config
 from mediamon.workers import FeedRules, pages_to_articles
@@ -157,3 +157,19 @@ def test_a_page_with_a_comment_notice_and_hot_news_yields_the_article():
     extracted = extract_page(html)
     assert extracted is not None and "网友评论" not in extracted.text and "热点新闻" not in extracted.text
     assert "英伟达H20芯片" in extracted.text
+
+
+def test_a_photo_page_keeps_its_caption_not_the_list_of_other_items():
+    """When the two extractors disagree wholesale, the text that reads as sentences wins over a headline list."""
+    headlines = "\n".join(f"老照片：1933年的中国各地鸟瞰图第{i}组" for i in range(10))
+    caption = "当全世界绝大部分国家都在为吸引中国游客而绞尽脑汁的时候，只有这个国家一脸淡定。"
+    assert choose_text(headlines, caption, None) == (caption, "readability")
+    assert choose_text(caption, headlines, None) == (caption, "trafilatura")
+
+
+def test_a_dated_feed_entry_skips_the_written_out_date_search():
+    """The page's written-out date is looked for only when the feed gave no date."""
+    html = ("<html><body><article><p>Published on Monday, January 27th, 2025 by the desk.</p><p>"
+            + "Nvidia lost a record amount of market value after DeepSeek. " * 20 + "</p></article></body></html>")
+    assert extract_page(html, need_date=True).date == "2025-01-27"
+    assert extract_page(html, need_date=False).date is None

@@ -15,12 +15,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import orchestration, progress, runs
+from . import orchestration, progress
 from .config import database_path, load_config, load_sources
 from .errors import MediamonError
-from .seeds import load_seeds
-from .warehouse import Warehouse
 from .weeks import now_utc
+
+# The warehouse, the runs and the seeds load DuckDB, datasketch and SciPy (about 3 s): the commands that need
+# them import them, so `mediamon ingest` starts Prefect's server first and imports them while it boots.
 
 app = typer.Typer(add_completion=False, help="Monitor how the press tells the story of Chinese AI, chip controls and AI valuations.")
 sources_app = typer.Typer(help="Check the configured feeds.")
@@ -48,16 +49,29 @@ def _say(message: str) -> None:
     console.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
+def _prepare_flow(name: str, module: dict) -> None:
+    """Import a flow's module; for ingest, start the extraction processes' forkserver too (both take seconds, so
+    they run while Prefect's server boots)."""
+    module["flows"] = importlib.import_module(f"flows.{name}")
+    if name == "ingest":
+        from .workers import start_forkserver
+
+        start_forkserver()
+
+
 def run_flow(name: str, flow_name: str, **parameters):
     """Run a flow of flows/ against Prefect's API (the configured server, or a local one started for it)."""
-    module = {}
-    with orchestration.prefect_api(_say, meanwhile=lambda: module.setdefault("flows", importlib.import_module(f"flows.{name}"))):
+    module: dict = {}
+    with orchestration.prefect_api(_say, meanwhile=lambda: _prepare_flow(name, module)):
         return getattr(module["flows"], flow_name)(**parameters)
 
 
 @app.command()
 def init(db: Optional[Path] = DbOption, sources: Optional[Path] = SourcesOption) -> None:
     """Create or migrate the warehouse and load the seed articles as the baseline."""
+    from . import runs
+    from .seeds import load_seeds
+    from .warehouse import Warehouse
     try:
         config = load_config(sources=sources, db=db)
         warehouse = Warehouse.configured(config)
@@ -138,6 +152,7 @@ def sql(
                                                      "(a running ingest waits while the query runs)."),
 ) -> None:
     """Run a read-only query against the analysts' read copy of the warehouse (at most one run old)."""
+    from .warehouse import Warehouse
     if fmt not in ("table", "csv", "json"):
         _fail(ValueError("--format must be table, csv or json"))
     import duckdb
@@ -206,6 +221,7 @@ def digest(
 @app.command()
 def status(db: Optional[Path] = DbOption) -> None:
     """Each feed's last success, last error, failures and next poll; the last runs; articles by week; size."""
+    from .warehouse import Warehouse
     try:
         warehouse = Warehouse(database_path(db))
         report = warehouse.reports.status()
@@ -236,6 +252,8 @@ def _analysts_line(copy: Path) -> str:
 def narratives_rebuild(db: Optional[Path] = DbOption, sources: Optional[Path] = SourcesOption,
                        workers: int = typer.Option(2, help="Processes for jieba.")) -> None:
     """Recount every article's terms and relabel it with config/ as it is now, then refresh the measures."""
+    from . import runs
+    from .warehouse import Warehouse
     try:
         config = load_config(sources=sources, db=db)
         config = config.with_sources(config.sources.with_pipeline(extract_workers=workers))
@@ -253,6 +271,8 @@ def narratives_rebuild(db: Optional[Path] = DbOption, sources: Optional[Path] = 
 def narratives_refresh(db: Optional[Path] = DbOption, sources: Optional[Path] = SourcesOption,
                        full: bool = typer.Option(False, "--full", help="Recount every week, not only the changed ones.")) -> None:
     """Bring the weekly measures (v_weekly_*) up to date from the stored labels and terms."""
+    from . import runs
+    from .warehouse import Warehouse
     try:
         config = load_config(sources=sources, db=db)
         warehouse = Warehouse.configured(config)
@@ -272,6 +292,7 @@ def narratives_shifts(
 ) -> None:
     """Print the week's notable shifts, each with its figure and evidence sentences."""
     from .reporting import week_shifts
+    from .warehouse import Warehouse
 
     try:
         config = load_config(sources=sources, db=db)

@@ -226,6 +226,7 @@ class Document:
     _word_starts: list[int] = field(default_factory=list)
     _word_pos: list[float] = field(default_factory=list)
     _hits: dict[object, dict[int, tuple[Hit, ...]]] = field(default_factory=dict)
+    _scopes: dict[str, frozenset[int]] = field(default_factory=dict)
 
     @classmethod
     def from_text(cls, title: str, text: str) -> Document:
@@ -281,16 +282,20 @@ class Document:
         return [frozenset(g) for _, g in sorted(groups.items())]
 
     def field_scope(self, name: str) -> frozenset[int]:
-        """The sentences of a field."""
-        pick: Callable[[Sentence], bool] = {
-            "title": lambda s: s.in_title, "lead": lambda s: s.in_lead,
-            "hlp": lambda s: s.in_title or s.in_lead, "body": lambda s: not s.in_title}[name]
-        return frozenset(i for i, s in enumerate(self.sentences) if pick(s))
+        """The sentences of a field (made once per document: the same set object keeps its hash)."""
+        if name not in self._scopes:
+            pick: Callable[[Sentence], bool] = {
+                "title": lambda s: s.in_title, "lead": lambda s: s.in_lead,
+                "hlp": lambda s: s.in_title or s.in_lead, "body": lambda s: not s.in_title}[name]
+            self._scopes[name] = frozenset(i for i, s in enumerate(self.sentences) if pick(s))
+        return self._scopes[name]
 
     @property
     def everything(self) -> frozenset[int]:
         """Every sentence."""
-        return frozenset(range(len(self.sentences)))
+        if "" not in self._scopes:
+            self._scopes[""] = frozenset(range(len(self.sentences)))
+        return self._scopes[""]
 
 
 @dataclass(frozen=True)
@@ -352,6 +357,17 @@ def _pattern(terms: tuple[str, ...], case_sensitive: bool) -> re.Pattern[str]:
     return re.compile("|".join(_term_pattern(t) for t in ordered), 0 if case_sensitive else re.I)
 
 
+@lru_cache(maxsize=4096)
+def _anchors(terms: tuple[str, ...], case_sensitive: bool) -> tuple[str, ...]:
+    """For each term, the longest literal piece every match of it contains (so a text without any of them has
+    no match)."""
+    pieces = []
+    for term in terms:
+        literal = max(re.split(r"[\s\-?*]+", term if case_sensitive else term.lower()), key=len)
+        pieces.append(literal)
+    return tuple(pieces)
+
+
 class Compiled:
     """A parsed query with its concepts resolved and its term lists compiled to regexes."""
 
@@ -371,7 +387,9 @@ class Compiled:
         if key not in doc._hits:
             haystack = doc.joined if node.case_sensitive else doc.lower
             found: dict[int, list[Hit]] = {}
-            for m in _pattern(*key).finditer(haystack):
+            # Most term lists are absent from most articles: a substring test skips the (dearer) regex scan.
+            present = any(piece in haystack for piece in _anchors(*key))
+            for m in _pattern(*key).finditer(haystack) if present else ():
                 if m.end() > m.start():
                     hit = Hit(doc.sentence_at(m.start()), doc.word_at(m.start()), doc.joined[m.start():m.end()],
                               m.start(), m.end(), doc.word_after(m.end() - 1))

@@ -59,7 +59,7 @@ def page_to_article(page: Page, rules: FeedRules) -> Article | None:
     extracted = None
     if page.body is not None:
         html, _ = decode(page.body, page.charset)
-        extracted = extract_page(html, page.final_url or page.entry.url)
+        extracted = extract_page(html, page.final_url or page.entry.url, need_date=page.entry.published_at is None)
     article = build_article(page.entry, extracted, outlet=rules.outlet, feed_text_is_full=rules.feed_text_is_full,
                             first_seen_at=rules.first_seen_at, min_text_chars=config.sources.pipeline.min_text_chars,
                             protected_terms=dict(config.sources.script_terms))
@@ -77,10 +77,22 @@ def _warm_libraries() -> None:
     """Load trafilatura, OpenCC and jieba's dictionary (about 2 s each otherwise, per worker, per run)."""
     import jieba
 
-    extract_page("<html><body><article><p>" + "预热文本。" * 40 + "</p></article></body></html>")
+    # A dated page: htmldate's first date search has dateparser compile its locales' patterns (about 3 s).
+    extract_page("<html><head><title>预热</title></head><body><article><p>发布时间：2025年1月27日 10:30 · "
+                 "Published January 27, 2025</p><p>" + "预热文本。" * 40 + "</p></article></body></html>")
     to_simplified("預熱")
     jieba.setLogLevel(30)
     jieba.initialize()
+
+
+def start_forkserver() -> None:
+    """Start the extraction processes' forkserver now (it loads the libraries, about 4 s), so that happens while
+    Prefect's server boots rather than after the flow starts."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["mediamon._preload"])
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
 
 
 def _start_worker(config: Config, owner: int) -> None:
