@@ -68,6 +68,7 @@ reliability: venv
 
 bench: venv
 	$(RUN) python bench/real_pages_bench.py
+	$(RUN) python bench/stage_profile.py
 	$(RUN) python bench/ingest_bench.py
 	$(RUN) python bench/stories_bench.py
 	$(RUN) python bench/measures_bench.py

@@ -19,6 +19,7 @@ import argparse
 import gzip
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -96,29 +97,42 @@ def sources_yaml(urls: dict[str, str]) -> str:
     return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
 
 
-def run_naive(urls: dict[str, str], folder: Path) -> tuple[float, int]:
-    """The naive loop in a fresh process: (seconds, articles stored)."""
+def children_cpu() -> float:
+    """CPU seconds of every finished descendant so far (a run's processes, its workers and its Prefect server
+    are all waited for by the time it returns)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def busy(cpu: float, seconds: float) -> str:
+    """CPU seconds and how busy the machine's cores were on average."""
+    return f"CPU {cpu:5.1f} s, {cpu / seconds / (os.cpu_count() or 1):4.0%} of {os.cpu_count()} cores"
+
+
+def run_naive(urls: dict[str, str], folder: Path) -> tuple[float, int, float]:
+    """The naive loop in a fresh process: (seconds, articles stored, CPU seconds)."""
     db = folder / f"naive-{time.monotonic_ns()}.duckdb"
-    start = time.monotonic()
+    start, cpu = time.monotonic(), children_cpu()
     done = subprocess.run([sys.executable, "-c", NAIVE, ",".join(urls.values()), str(db)], capture_output=True,
                           text=True, check=True)
-    return time.monotonic() - start, int(done.stdout.strip().splitlines()[-1])
+    return time.monotonic() - start, int(done.stdout.strip().splitlines()[-1]), children_cpu() - cpu
 
 
-def run_mediamon(sources: Path, folder: Path, api_url: str | None = None) -> tuple[float, int, float]:
-    """`mediamon ingest` in a fresh process: (seconds, articles stored, seconds until Prefect answered). With
+def run_mediamon(sources: Path, folder: Path, api_url: str | None = None) -> tuple[float, int, float, float]:
+    """`mediamon ingest` in a fresh process: (seconds, articles stored, seconds until Prefect answered, CPU
+    seconds of it, its workers and the server it started). With
     api_url, against that running server (as deployments run); else the command starts its own."""
     db = folder / f"mediamon-{time.monotonic_ns()}.duckdb"
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     if api_url:
         env["PREFECT_API_URL"] = api_url
-    start = time.monotonic()
+    start, cpu = time.monotonic(), children_cpu()
     done = subprocess.run([str(Path(sys.executable).with_name("mediamon")), "ingest", "--sources", str(sources),
                            "--db", str(db), "--allow-private"], capture_output=True, text=True, env=env, check=True)
-    seconds = time.monotonic() - start
+    seconds, cpu = time.monotonic() - start, children_cpu() - cpu
     ready = next((float(line.split("ready in ")[1].split()[0]) for line in done.stderr.splitlines()
                   if "Prefect API ready in" in line), 0.0)
-    return seconds, json.loads(done.stdout.strip().splitlines()[-1])["new_articles"], ready
+    return seconds, json.loads(done.stdout.strip().splitlines()[-1])["new_articles"], ready, cpu
 
 
 def main() -> int:
@@ -139,27 +153,28 @@ def main() -> int:
         print(f"{sum(len(v) for v in feeds.values())} real pages behind {len(urls)} feeds")
         naive, ours, start_up, served = [], [], [], []
         for r in range(args.rounds):
-            seconds, stored = run_naive(urls, folder)
+            seconds, stored, cpu = run_naive(urls, folder)
             naive.append(seconds)
-            print(f"round {r + 1}: naive loop {seconds:6.1f} s ({stored} articles)", flush=True)
-            seconds, stored, ready = run_mediamon(sources, folder)
+            print(f"round {r + 1}: naive loop {seconds:6.1f} s ({stored} articles; {busy(cpu, seconds)})", flush=True)
+            seconds, stored, ready, cpu = run_mediamon(sources, folder)
             ours.append(seconds)
             start_up.append(ready)
-            print(f"round {r + 1}: mediamon   {seconds:6.1f} s ({stored} articles; Prefect ready after {ready:.0f} s)",
-                  flush=True)
+            print(f"round {r + 1}: mediamon   {seconds:6.1f} s ({stored} articles; Prefect ready after {ready:.0f} s; "
+                  f"{busy(cpu, seconds)})", flush=True)
         # Steady state: a Prefect server already running, as `make server` and deployments have it.
         server_log = folder / "prefect-server.log"
         prefect_server = LocalServer(server_log)
         prefect_server.start(300.0)
         try:
             for r in range(args.rounds):
-                seconds, stored = run_naive(urls, folder)
+                seconds, stored, cpu = run_naive(urls, folder)
                 naive.append(seconds)
-                print(f"round {r + 1}: naive loop {seconds:6.1f} s ({stored} articles)", flush=True)
-                seconds, stored, _ = run_mediamon(sources, folder, prefect_server.api_url)
-                served.append(seconds)
-                print(f"round {r + 1}: mediamon   {seconds:6.1f} s ({stored} articles; Prefect server running)",
+                print(f"round {r + 1}: naive loop {seconds:6.1f} s ({stored} articles; {busy(cpu, seconds)})",
                       flush=True)
+                seconds, stored, _, cpu = run_mediamon(sources, folder, prefect_server.api_url)
+                served.append(seconds)
+                print(f"round {r + 1}: mediamon   {seconds:6.1f} s ({stored} articles; Prefect server running; "
+                      f"{busy(cpu, seconds)}, the server's own not counted)", flush=True)
         finally:
             prefect_server.stop()
         loop = statistics.median(naive)

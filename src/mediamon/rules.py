@@ -429,13 +429,12 @@ class Compiled:
         if isinstance(node, Field):
             return self._eval(node.part, doc, scope & doc.field_scope(node.name))
         if isinstance(node, AtLeast):
-            units = doc.units("s", scope)
-            candidates = units
+            candidates = doc.units("s", scope)
             if _monotone(node.part):  # only sentences with hits over the whole scope can match on their own
                 whole = self._eval(node.part, doc, scope)
                 candidates = [frozenset((i,)) for i in sorted(whole.sentences())] if whole.matched else []
             matched = [r for unit in candidates if (r := self._eval(node.part, doc, unit)).matched]
-            needed = max(1, math.ceil(node.n * len(units) / 100)) if node.percent else node.n
+            needed = max(1, math.ceil(node.n * len(scope) / 100)) if node.percent else node.n
             if len(matched) < needed:
                 return NO
             return Match(True, tuple(h for r in matched for h in r.hits))
@@ -453,14 +452,15 @@ class Compiled:
                      if a.gap(b) <= node.within and not a.overlaps(b)]
             return Match(bool(pairs), tuple({h: None for pair in pairs for h in pair}))
         # Only the units where both sides have hits can match (NOT is refused inside NEAR).
-        candidates = left.sentences() & right.sentences() if node.within == "s" else None
+        left_sentences, right_sentences = left.sentences() & scope, right.sentences() & scope
+        if node.within == "s":
+            units = [frozenset((i,)) for i in sorted(left_sentences & right_sentences)]
+        else:
+            paragraph = [s.paragraph for s in doc.sentences]
+            both = {paragraph[i] for i in left_sentences} & {paragraph[i] for i in right_sentences}
+            units = [frozenset(i for i in scope if paragraph[i] == p) for p in sorted(both)]
         hits: list[Hit] = []
-        left_sentences, right_sentences = left.sentences(), right.sentences()
-        for unit in doc.units(node.within, scope):
-            if candidates is not None and not (unit & candidates):
-                continue
-            if not (unit & left_sentences and unit & right_sentences):
-                continue
+        for unit in units:
             a, b = self._eval(node.left, doc, unit), self._eval(node.right, doc, unit)
             if a.matched and b.matched and any(not x.overlaps(y) for x in a.hits for y in b.hits):
                 hits.extend(a.hits + b.hits)
