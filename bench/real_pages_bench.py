@@ -19,11 +19,11 @@ import argparse
 import gzip
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime
 from email.utils import format_datetime
@@ -97,11 +97,60 @@ def sources_yaml(urls: dict[str, str]) -> str:
     return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
 
 
-def children_cpu() -> float:
-    """CPU seconds of every finished descendant so far (a run's processes, its workers and its Prefect server
-    are all waited for by the time it returns)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def _proc_table() -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, CPU seconds so far) of every process, from /proc."""
+    table = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            table[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    return table
+
+
+class TreeCPU:
+    """The CPU seconds of a process and all its descendants (the forkserver's workers too, which no one waits
+    for), sampled from /proc twice a second until it ends."""
+
+    def __init__(self, pid: int):
+        """Start sampling the tree under pid."""
+        self.pid, self.seen, self.done = pid, {}, threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        """Keep each descendant's latest CPU total."""
+        while not self.done.is_set():
+            table = _proc_table()
+            tree, grew = {self.pid}, True
+            while grew:
+                before = len(tree)
+                tree |= {pid for pid, (parent, _) in table.items() if parent in tree}
+                grew = len(tree) > before
+            for pid in tree & table.keys():
+                self.seen[pid] = table[pid][1]
+            self.done.wait(0.5)
+
+    def stop(self) -> float:
+        """Stop sampling; the tree's CPU seconds."""
+        self.done.set()
+        self.thread.join()
+        return sum(self.seen.values())
+
+
+def run_tree(command: list[str], env: dict | None = None) -> tuple[subprocess.CompletedProcess, float, float]:
+    """Run a command; (its result, wall seconds, CPU seconds of it and every process under it)."""
+    start = time.monotonic()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    cpu = TreeCPU(process.pid)
+    out, err = process.communicate()
+    seconds = time.monotonic() - start
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, command, out, err)
+    return subprocess.CompletedProcess(command, 0, out, err), seconds, cpu.stop()
 
 
 def busy(cpu: float, seconds: float) -> str:
@@ -112,10 +161,8 @@ def busy(cpu: float, seconds: float) -> str:
 def run_naive(urls: dict[str, str], folder: Path) -> tuple[float, int, float]:
     """The naive loop in a fresh process: (seconds, articles stored, CPU seconds)."""
     db = folder / f"naive-{time.monotonic_ns()}.duckdb"
-    start, cpu = time.monotonic(), children_cpu()
-    done = subprocess.run([sys.executable, "-c", NAIVE, ",".join(urls.values()), str(db)], capture_output=True,
-                          text=True, check=True)
-    return time.monotonic() - start, int(done.stdout.strip().splitlines()[-1]), children_cpu() - cpu
+    done, seconds, cpu = run_tree([sys.executable, "-c", NAIVE, ",".join(urls.values()), str(db)])
+    return seconds, int(done.stdout.strip().splitlines()[-1]), cpu
 
 
 def run_mediamon(sources: Path, folder: Path, api_url: str | None = None) -> tuple[float, int, float, float]:
@@ -126,10 +173,8 @@ def run_mediamon(sources: Path, folder: Path, api_url: str | None = None) -> tup
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     if api_url:
         env["PREFECT_API_URL"] = api_url
-    start, cpu = time.monotonic(), children_cpu()
-    done = subprocess.run([str(Path(sys.executable).with_name("mediamon")), "ingest", "--sources", str(sources),
-                           "--db", str(db), "--allow-private"], capture_output=True, text=True, env=env, check=True)
-    seconds, cpu = time.monotonic() - start, children_cpu() - cpu
+    done, seconds, cpu = run_tree([str(Path(sys.executable).with_name("mediamon")), "ingest", "--sources",
+                                   str(sources), "--db", str(db), "--allow-private"], env)
     ready = next((float(line.split("ready in ")[1].split()[0]) for line in done.stderr.splitlines()
                   if "Prefect API ready in" in line), 0.0)
     return seconds, json.loads(done.stdout.strip().splitlines()[-1])["new_articles"], ready, cpu
