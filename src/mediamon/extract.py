@@ -49,10 +49,14 @@ def tokens(text: str) -> Counter:
     return Counter(_TOKEN.findall(text.lower()))
 
 
+def _share(part: Counter, whole: Counter) -> float:
+    """The share of one bag's tokens that another bag also has (0 for an empty bag)."""
+    return sum((part & whole).values()) / max(1, part.total())
+
+
 def contained(part: str, whole: str) -> float:
     """The share of part's tokens that whole also has (0 for an empty part)."""
-    bag = tokens(part)
-    return sum((bag & tokens(whole)).values()) / max(1, bag.total())
+    return _share(tokens(part), tokens(whole))
 
 
 def prose_share(text: str) -> float:
@@ -63,12 +67,14 @@ def prose_share(text: str) -> float:
 
 def choose_text(trafilatura_text: str, readability_text: str, description: str | None) -> tuple[str, str]:
     """The cascade, as measured on ../shared's pages (bench/extraction_bench.py): trafilatura's text, unless
-    readability's is that text minus blocks around it (comment notices, related-story lists, menus), or
-    trafilatura cut text that the page's own summary (og:description) has and readability kept."""
-    if not tokens(trafilatura_text) or not tokens(readability_text):
-        return (trafilatura_text, "trafilatura") if tokens(trafilatura_text) else (readability_text, "readability")
-    readability_in_trafilatura = contained(readability_text, trafilatura_text)
-    trafilatura_in_readability = contained(trafilatura_text, readability_text)
+    readability's is that text minus blocks around it (comment notices, related-story lists, menus), or the
+    two disagree wholesale and only readability's reads as prose (a photo page), or trafilatura cut text that
+    the page's own summary (og:description) has and readability kept."""
+    trafilatura_bag, readability_bag = tokens(trafilatura_text), tokens(readability_text)  # each text's once
+    if not trafilatura_bag or not readability_bag:
+        return (trafilatura_text, "trafilatura") if trafilatura_bag else (readability_text, "readability")
+    readability_in_trafilatura = _share(readability_bag, trafilatura_bag)
+    trafilatura_in_readability = _share(trafilatura_bag, readability_bag)
     if readability_in_trafilatura >= 0.95 and trafilatura_in_readability < 0.85:
         return readability_text, "readability"
     # Wholesale disagreement (a photo or video page: one took the caption, the other the list of other items):
@@ -76,9 +82,10 @@ def choose_text(trafilatura_text: str, readability_text: str, description: str |
     if (readability_in_trafilatura < 0.5 and trafilatura_in_readability < 0.5
             and prose_share(readability_text) >= prose_share(trafilatura_text) + 0.3):
         return readability_text, "readability"
-    if (trafilatura_in_readability >= 0.95 and readability_in_trafilatura < 0.85 and description
-            and contained(description, trafilatura_text) < 0.8 and contained(description, readability_text) >= 0.9):
-        return readability_text, "readability"
+    if trafilatura_in_readability >= 0.95 and readability_in_trafilatura < 0.85 and description:
+        description_bag = tokens(description)
+        if _share(description_bag, trafilatura_bag) < 0.8 and _share(description_bag, readability_bag) >= 0.9:
+            return readability_text, "readability"
     return trafilatura_text, "trafilatura"
 
 

@@ -127,10 +127,11 @@ def extra_records(shared: Path = SHARED) -> list[dict]:
     out = []
     for g in _jsonl(LABELS / "extra_gold.jsonl"):
         title, text = resolve(g["ref"], shared)
-        out.append({"id": g["ref"], "title": title, "text": text, "lang": g["lang"], "narratives": g["narratives"],
-                    "disputed": g.get("disputed", []), "frames": g.get("frames", []),
-                    "frames_disputed": g.get("frames_disputed", []), "frame_narratives": FRAMED,
-                    "part": part_of(g["ref"])})
+        record = {"id": g["ref"], "title": title, "text": text, "lang": g["lang"], "narratives": g["narratives"],
+                  "disputed": g.get("disputed", []), "part": part_of(g["ref"])}
+        if "frames" in g:  # batch 6 was read for the narratives only: its items are left out of frame scores
+            record.update(frames=g["frames"], frames_disputed=g.get("frames_disputed", []), frame_narratives=FRAMED)
+        out.append(record)
     return out
 
 
