@@ -49,20 +49,15 @@ def _say(message: str) -> None:
     console.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
-def _prepare_flow(name: str, module: dict) -> None:
-    """Import a flow's module; for ingest, start the extraction processes' forkserver too (both take seconds, so
-    they run while Prefect's server boots)."""
-    module["flows"] = importlib.import_module(f"flows.{name}")
-    if name == "ingest":
-        from .workers import start_forkserver
-
-        start_forkserver()
-
-
 def run_flow(name: str, flow_name: str, **parameters):
-    """Run a flow of flows/ against Prefect's API (the configured server, or a local one started for it)."""
+    """Run a flow of flows/ against Prefect's API (the configured server, or a local one started for it); the
+    flow's module (seconds of imports) loads while a local server boots."""
+    if name == "ingest":  # the extraction processes' forkserver loads its libraries on the other core meanwhile
+        from . import forkserver
+
+        forkserver.start()
     module: dict = {}
-    with orchestration.prefect_api(_say, meanwhile=lambda: _prepare_flow(name, module)):
+    with orchestration.prefect_api(_say, meanwhile=lambda: module.setdefault("flows", importlib.import_module(f"flows.{name}"))):
         return getattr(module["flows"], flow_name)(**parameters)
 
 

@@ -201,6 +201,7 @@ def _line(root: yaml.Node | None, loc: tuple[Any, ...]) -> str:
 def _compile_file(spec: RulesFile, root: yaml.Node | None, path: Path, simplify) -> Rulebook:
     """Compile every concept and rule; the first problem becomes a ConfigError naming file, line, rule and why."""
     concepts: dict[str, Node] = {}
+    interned: dict[Node, Node] = {}  # one table for the file: rules share the subtrees of the concepts they use
 
     def fail(loc: tuple[Any, ...], exc: Exception) -> ConfigError:
         """A ConfigError at a location of the file."""
@@ -218,7 +219,7 @@ def _compile_file(spec: RulesFile, root: yaml.Node | None, path: Path, simplify)
         mention = None
         if body.mention is not None:
             try:
-                mention = compile_query(body.mention, concepts, simplify)
+                mention = compile_query(body.mention, concepts, simplify, interned)
                 local["mention"] = mention.root
             except RuleError as exc:
                 raise fail((*loc, "mention"), exc) from None
@@ -227,13 +228,13 @@ def _compile_file(spec: RulesFile, root: yaml.Node | None, path: Path, simplify)
             compiled[part] = []
             for rule, text in getattr(body, part).items():
                 try:
-                    compiled[part].append((rule, compile_query(text, local, simplify)))
+                    compiled[part].append((rule, compile_query(text, local, simplify, interned)))
                 except RuleError as exc:
                     raise fail((*loc, part, rule), exc) from None
         evidence = None
         if getattr(body, "evidence", None):
             try:
-                evidence = compile_query(body.evidence, local, simplify)
+                evidence = compile_query(body.evidence, local, simplify, interned)
             except RuleError as exc:
                 raise fail((*loc, "evidence"), exc) from None
         return RuleSet(name, body.label, mention, tuple(compiled["rules"]), tuple(compiled["exclude"]), tuple(frames),

@@ -23,7 +23,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Callable, Iterable
 
@@ -226,6 +226,7 @@ class Document:
     _word_starts: list[int] = field(default_factory=list)
     _word_pos: list[float] = field(default_factory=list)
     _hits: dict[object, dict[int, tuple[Hit, ...]]] = field(default_factory=dict)
+    _results: dict[tuple[int, frozenset[int]], Match] = field(default_factory=dict)  # (id of node, scope) -> Match
     _scopes: dict[str, frozenset[int]] = field(default_factory=dict)
 
     @classmethod
@@ -350,7 +351,7 @@ def _term_pattern(term: str) -> str:
     return left + body + right
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16384)
 def _pattern(terms: tuple[str, ...], case_sensitive: bool) -> re.Pattern[str]:
     """One alternation for a term list, longest first (so a phrase wins over its first word)."""
     ordered = sorted(terms, key=len, reverse=True)
@@ -387,9 +388,10 @@ class Compiled:
         if key not in doc._hits:
             haystack = doc.joined if node.case_sensitive else doc.lower
             found: dict[int, list[Hit]] = {}
-            # Most term lists are absent from most articles: a substring test skips the (dearer) regex scan.
-            present = any(piece in haystack for piece in _anchors(*key))
-            for m in _pattern(*key).finditer(haystack) if present else ():
+            # A term whose literal piece is not in the text cannot match: the regex scans for the others only
+            # (the same matches as the whole list's, as an absent term never wins), and none when none is left.
+            present = tuple(t for t, piece in zip(node.terms, _anchors(*key)) if piece in haystack)
+            for m in _pattern(present, node.case_sensitive).finditer(haystack) if present else ():
                 if m.end() > m.start():
                     hit = Hit(doc.sentence_at(m.start()), doc.word_at(m.start()), doc.joined[m.start():m.end()],
                               m.start(), m.end(), doc.word_after(m.end() - 1))
@@ -403,6 +405,14 @@ class Compiled:
         return self._eval(self.root, doc, doc.everything if scope is None else scope)
 
     def _eval(self, node: Node, doc: Document, scope: frozenset[int]) -> Match:
+        """Evaluate one node within a set of sentences, once per document (interned nodes are shared by rules)."""
+        key = (id(node), scope)
+        result = doc._results.get(key)
+        if result is None:
+            result = doc._results[key] = self._eval_node(node, doc, scope)
+        return result
+
+    def _eval_node(self, node: Node, doc: Document, scope: frozenset[int]) -> Match:
         """Evaluate one node within a set of sentences."""
         if not scope:
             return NO if not isinstance(node, Not) else Match(True)
@@ -569,11 +579,27 @@ def concept_node(name: str, value: str | Iterable[str]) -> Node:
     return Or((plain, Terms(caps, case_sensitive=True, name=name))) if plain.terms else Terms(caps, True, name)
 
 
-def compile_query(text: str, concepts: dict[str, Node], simplify: Callable[[str], str] = lambda s: s) -> Compiled:
-    """Parse, resolve and check one query; RuleError says what is wrong."""
+def _intern(node: Node, table: dict[Node, Node]) -> Node:
+    """The tree with every subtree replaced by the one equal subtree in `table` (added if new): rules that share
+    a concept then share its nodes, and a document evaluates each (node, scope) once."""
+    if isinstance(node, (And, Or)):
+        node = type(node)(tuple(_intern(p, table) for p in node.parts))
+    elif isinstance(node, Not):
+        node = Not(_intern(node.part, table))
+    elif isinstance(node, Near):
+        node = Near(_intern(node.left, table), _intern(node.right, table), node.within)
+    elif isinstance(node, (Field, AtLeast)):
+        node = replace(node, part=_intern(node.part, table))
+    return table.setdefault(node, node)
+
+
+def compile_query(text: str, concepts: dict[str, Node], simplify: Callable[[str], str] = lambda s: s,
+                  interned: dict[Node, Node] | None = None) -> Compiled:
+    """Parse, resolve and check one query; RuleError says what is wrong. Queries compiled with one `interned`
+    table share their equal subtrees."""
     root = _normalise_terms(_resolve(parse(text), concepts), simplify)
     _validate(root)
-    return Compiled(root, text)
+    return Compiled(_intern(root, {} if interned is None else interned), text)
 
 
 def matched_words(match: Match, doc: Document, limit: int = 8) -> tuple[str, ...]:

@@ -10,7 +10,6 @@ from typing import Iterable
 
 import numpy as np
 import xxhash
-from datasketch import MinHash
 
 from .config import StorySettings
 from .models import Article
@@ -51,8 +50,11 @@ def _xxh32(data: bytes) -> int:
 
 
 @lru_cache(maxsize=4)
-def _template(num_perm: int, seed: int) -> MinHash:
+def _template(num_perm: int, seed: int):
     """An empty MinHash whose permutations are computed once and shared."""
+    # Imported here: datasketch loads SciPy (about 1.5 s), which only the processes that sign articles need.
+    from datasketch import MinHash
+
     return MinHash(num_perm=num_perm, seed=seed, hashfunc=_xxh32)
 
 

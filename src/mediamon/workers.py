@@ -11,7 +11,6 @@ and settings, so keep-alive and per-host limits span every feed of a run.
 from __future__ import annotations
 
 import atexit
-import multiprocessing
 import os
 import threading
 import time
@@ -19,6 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
+from . import forkserver
 from .analysis import analyse, analyse_stored, with_analysis
 from .config import Config, FetcherSettings
 from .encoding import decode
@@ -26,7 +26,7 @@ from .extract import build_article, extract_page
 from .fetch import Fetcher
 from .models import Analysis, Article, Page
 from .normalize import to_simplified
-from .stories import sign_article
+from .stories import StoryParams, sign_article, signature
 
 _config: Config | None = None  # this process's configuration: set by configure(), or by a pool's initializer
 _pool: ProcessPoolExecutor | None = None
@@ -81,18 +81,9 @@ def _warm_libraries() -> None:
     extract_page("<html><head><title>预热</title></head><body><article><p>发布时间：2025年1月27日 10:30 · "
                  "Published January 27, 2025</p><p>" + "预热文本。" * 40 + "</p></article></body></html>")
     to_simplified("預熱")
+    signature("".join(map(chr, range(0x4E00, 0x4F00))), StoryParams())  # datasketch, imported on first use
     jieba.setLogLevel(30)
     jieba.initialize()
-
-
-def start_forkserver() -> None:
-    """Start the extraction processes' forkserver now (it loads the libraries, about 4 s), so that happens while
-    Prefect's server boots rather than after the flow starts."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["mediamon._preload"])
-    from multiprocessing import forkserver
-
-    forkserver.ensure_running()
 
 
 def _start_worker(config: Config, owner: int) -> None:
@@ -130,11 +121,8 @@ def shared_pool(config: Config) -> ProcessPoolExecutor:
         if _pool is None or _pool_key != key:
             if _pool is not None:
                 _pool.shutdown(wait=False, cancel_futures=True)
-            # forkserver: the parent runs Prefect's threads, and forking a threaded process is unsafe. The
-            # forkserver imports _preload once; workers fork from it instead of each importing it again.
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["mediamon._preload"])
-            _pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+            # Workers fork from a forkserver that has imported _preload once (forkserver.py says why).
+            _pool = ProcessPoolExecutor(workers, mp_context=forkserver.context(), initializer=_start_worker,
                                         initargs=(config, os.getpid()))
             _pool_key = key
             atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
