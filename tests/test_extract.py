@@ -173,3 +173,10 @@ def test_a_dated_feed_entry_skips_the_written_out_date_search():
             + "Nvidia lost a record amount of market value after DeepSeek. " * 20 + "</p></article></body></html>")
     assert extract_page(html, need_date=True).date == "2025-01-27"
     assert extract_page(html, need_date=False).date is None
+
+
+def test_a_long_paragraph_without_a_final_full_stop_still_reads_as_prose():
+    """A paragraph whose line ends without a full stop is prose when it holds finished sentences."""
+    paragraph = "Viver uma experiência amorosa é um prazer. Gostar é sentir com a alma. Queremos ser amados e não"
+    sidebar = "\n".join(["Whatsapp Facebook Pint", "Baixar", "Leia também"]) + "\n" + "Outra história. " * 30
+    assert choose_text(paragraph, sidebar, None)[1] == "trafilatura"

@@ -39,7 +39,7 @@ class Extracted:
 
 # Tokens for comparing two extractions: each Han character alone, every other letter or digit run.
 _TOKEN = re.compile(f"[{HAN_CHARS}]|[^\\W_{HAN_CHARS}]+")
-_SENTENCE_END = re.compile(r"[。！？!?.…”\"』」]\s*$")
+_SENTENCE_END = re.compile(r"[。！？!?.…](?:[”\"』」)]*)(?:\s|$)")  # a full stop, then a space or the line's end
 _BLOCKS = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "blockquote", "pre", "section", "article"}
 logging.getLogger("readability.readability").setLevel(logging.ERROR)  # it warns on every page it finds hard
 
@@ -60,7 +60,8 @@ def contained(part: str, whole: str) -> float:
 
 
 def prose_share(text: str) -> float:
-    """The share of a text's characters in lines that end a sentence (prose), not headline-like fragments."""
+    """The share of a text's characters in lines that hold a finished sentence (prose), not headline-like
+    fragments, which have no full stop."""
     lines = [line for line in text.split("\n") if line.strip()]
     return sum(len(line) for line in lines if _SENTENCE_END.search(line)) / max(1, sum(len(line) for line in lines))
 
