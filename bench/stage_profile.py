@@ -101,10 +101,13 @@ def per_article(limit: int) -> None:
                                   config.analysis)
         timed("MinHash signature and credit line", sign_article, replace(article, analysis=analysis),
               config.sources.stories)
-    total = sum(statistics.mean(v) for k, v in spent.items() if not k.startswith(("naive", "  ")))
-    print(f"\nper article, {len(spent['decode (charset checks, mojibake check)'])} real pages (ms, mean):")
-    for stage, values in spent.items():
-        print(f"  {stage:60} {statistics.mean(values):6.2f}")
+    count = len(spent["decode (charset checks, mojibake check)"])
+    per_page = {stage: sum(values) / count for stage, values in spent.items()}  # a page that yields no article
+    total = sum(v for k, v in per_page.items() if not k.startswith(("naive", "  ")))  # costs only what it ran
+    print(f"\nper page, {count} real pages, {len(spent['MinHash signature and credit line'])} of them articles "
+          "(ms, mean over the pages):")
+    for stage, ms in per_page.items():
+        print(f"  {stage:60} {ms:6.2f}")
     print(f"  {'all of mediamon’s stages above (one core)':60} {total:6.2f}")
 
 

@@ -95,3 +95,17 @@ def test_a_concept_cannot_refer_to_itself():
     concepts = {"a": parse("@b OR x"), "b": parse("@a")}
     with pytest.raises(RuleError, match="refers to itself"):
         compile_query("@a", concepts)
+
+
+def test_letters_that_match_case_insensitively_beyond_lower_are_still_found():
+    """The quick test of which terms can occur misses nothing the full match finds (Turkish İ, Greek)."""
+    assert compile_query("istanbul", {}).evaluate(Document.from_text("", "İSTANBUL stocks rally")).matched
+    assert compile_query("λόγος", {}).evaluate(Document.from_text("", "ΛΌΓΟΣ")).matched
+
+
+def test_queries_compiled_one_after_another_on_one_document_keep_their_own_answers():
+    """A per-document result is tied to its node, not to a memory address a later query may reuse."""
+    doc = Document.from_text("", "DeepSeek wins. Nvidia falls.")
+    for i in range(100):
+        query = compile_query("DeepSeek AND NOT Nvidia" if i % 2 else "DeepSeek AND NOT Huawei", {})
+        assert query.evaluate(doc).matched == (i % 2 == 0)

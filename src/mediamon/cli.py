@@ -52,10 +52,6 @@ def _say(message: str) -> None:
 def run_flow(name: str, flow_name: str, **parameters):
     """Run a flow of flows/ against Prefect's API (the configured server, or a local one started for it); the
     flow's module (seconds of imports) loads while a local server boots."""
-    if name == "ingest":  # the extraction processes' forkserver loads its libraries on the other core meanwhile
-        from . import forkserver
-
-        forkserver.start()
     module: dict = {}
     with orchestration.prefect_api(_say, meanwhile=lambda: module.setdefault("flows", importlib.import_module(f"flows.{name}"))):
         return getattr(module["flows"], flow_name)(**parameters)
@@ -114,9 +110,13 @@ def ingest(
 ) -> None:
     """Poll the feeds once through the Prefect ingest flow and store new articles."""
     try:
-        load_sources(sources)  # fail fast, before Prefect starts, on a bad file
+        pipeline = load_sources(sources).pipeline  # fail fast, before Prefect starts, on a bad file
     except MediamonError as exc:
         _fail(exc)
+    if pipeline.extract_workers and not pipeline.on_dask:
+        from . import forkserver
+
+        forkserver.start()  # the extraction processes' libraries load on the other core while the flow imports
     listener, _ = _progress_listener()
     progress.set_listener(listener)
     try:

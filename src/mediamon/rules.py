@@ -226,8 +226,9 @@ class Document:
     _word_starts: list[int] = field(default_factory=list)
     _word_pos: list[float] = field(default_factory=list)
     _hits: dict[object, dict[int, tuple[Hit, ...]]] = field(default_factory=dict)
-    _results: dict[tuple[int, frozenset[int]], Match] = field(default_factory=dict)  # (id of node, scope) -> Match
+    _results: dict[tuple[int, frozenset[int]], tuple[Node, Match]] = field(default_factory=dict)  # by (id, scope)
     _scopes: dict[str, frozenset[int]] = field(default_factory=dict)
+    _folded: str | None = None
 
     @classmethod
     def from_text(cls, title: str, text: str) -> Document:
@@ -256,6 +257,13 @@ class Document:
             doc._word_pos.append(position)
             position += 0.5 if HAN.match(match.group()) else 1.0
         return doc
+
+    def folded(self) -> str:
+        """The lower-cased text with the few letters that match an ASCII letter case-insensitively made that
+        letter (for the quick test of which terms can occur)."""
+        if self._folded is None:
+            self._folded = self.lower.translate(_FOLD)
+        return self._folded
 
     def sentence_at(self, offset: int) -> int:
         """The index of the sentence holding a character offset."""
@@ -358,14 +366,20 @@ def _pattern(terms: tuple[str, ...], case_sensitive: bool) -> re.Pattern[str]:
     return re.compile("|".join(_term_pattern(t) for t in ordered), 0 if case_sensitive else re.I)
 
 
+# Letters that case-insensitive matching equates with an ASCII letter although lower() keeps them apart.
+_FOLD = str.maketrans({"ſ": "s", "\u212a": "k", "\u0130": "i", "\u0131": "i"})
+
+
 @lru_cache(maxsize=4096)
 def _anchors(terms: tuple[str, ...], case_sensitive: bool) -> tuple[str, ...]:
     """For each term, the longest literal piece every match of it contains (so a text without any of them has
     no match)."""
     pieces = []
     for term in terms:
-        literal = max(re.split(r"[\s\-?*]+", term if case_sensitive else term.lower()), key=len)
-        pieces.append(literal)
+        literal = max(re.split(r"[\s\-?*]+", term if case_sensitive else term.lower().translate(_FOLD)), key=len)
+        # Beyond ASCII and Han, case-insensitive matching knows more equivalences than lower() (Greek final
+        # sigma, Turkish dotted I): such a term is always scanned for.
+        pieces.append(literal if case_sensitive or all(c.isascii() or HAN.match(c) for c in literal) else "")
     return tuple(pieces)
 
 
@@ -382,22 +396,23 @@ class Compiled:
         """Every hit of a term list in the document, by sentence (cached per document and term list, so rules that
         share a concept scan the text for it once)."""
         cached = doc._hits.get(id(node))  # by node first: hashing a long term tuple on every lookup is dear
-        if cached is not None:
-            return cached
+        if cached is not None and cached[0] is node:  # the node itself is kept, so its id cannot be reused
+            return cached[1]
         key = (node.terms, node.case_sensitive)
         if key not in doc._hits:
             haystack = doc.joined if node.case_sensitive else doc.lower
             found: dict[int, list[Hit]] = {}
             # A term whose literal piece is not in the text cannot match: the regex scans for the others only
             # (the same matches as the whole list's, as an absent term never wins), and none when none is left.
-            present = tuple(t for t, piece in zip(node.terms, _anchors(*key)) if piece in haystack)
+            checked = doc.joined if node.case_sensitive else doc.folded()
+            present = tuple(t for t, piece in zip(node.terms, _anchors(*key)) if piece in checked)
             for m in _pattern(present, node.case_sensitive).finditer(haystack) if present else ():
                 if m.end() > m.start():
                     hit = Hit(doc.sentence_at(m.start()), doc.word_at(m.start()), doc.joined[m.start():m.end()],
                               m.start(), m.end(), doc.word_after(m.end() - 1))
                     found.setdefault(hit.sentence, []).append(hit)
             doc._hits[key] = {i: tuple(h) for i, h in found.items()}
-        doc._hits[id(node)] = doc._hits[key]
+        doc._hits[id(node)] = (node, doc._hits[key])
         return doc._hits[key]
 
     def evaluate(self, doc: Document, scope: frozenset[int] | None = None) -> Match:
@@ -407,9 +422,11 @@ class Compiled:
     def _eval(self, node: Node, doc: Document, scope: frozenset[int]) -> Match:
         """Evaluate one node within a set of sentences, once per document (interned nodes are shared by rules)."""
         key = (id(node), scope)
-        result = doc._results.get(key)
-        if result is None:
-            result = doc._results[key] = self._eval_node(node, doc, scope)
+        cached = doc._results.get(key)
+        if cached is not None and cached[0] is node:  # the node itself is kept, so its id cannot be reused
+            return cached[1]
+        result = self._eval_node(node, doc, scope)
+        doc._results[key] = (node, result)
         return result
 
     def _eval_node(self, node: Node, doc: Document, scope: frozenset[int]) -> Match:

@@ -54,6 +54,8 @@ def merge(first: list[dict], second: list[dict], blocks_of) -> tuple[list[GoldPa
     """Gold pages where two readers agree, and a line for each page where they do not."""
     other = {row["page"]: row for row in second}
     gold, disputed = [], []
+    read_by_first = {row["page"] for row in first}
+    disputed += [f"{page}: read by one reader only" for page in other if page not in read_by_first]
     for a in first:
         b = other.get(a["page"])
         if b is None:
