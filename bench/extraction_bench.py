@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from mediamon.extract import contained, tokens  # noqa: E402  (the cascade's own token comparison)
 from mediamon.normalize import HAN_CHARS as HAN  # noqa: E402
-from mediamon.testing.pagetruth import gold_text, load_gold, page_bytes  # noqa: E402
+from mediamon.testing.pagetruth import gold_text, load_gold, page_bytes, token_f1  # noqa: E402
 
 PAGES = ROOT.parent / "shared" / "corpora" / "pages"
 XML_DECL = re.compile(r"^\s*<\?xml[^>]*>")
@@ -44,12 +44,6 @@ EN_WORDS = set("the and of to that with is".split())
 OTHER_WORDS = set("der die und das ein le la les et de des est il el y que en em do não".split())
 SETS = ("zh-human", "zh-moz", "zh-gne*", "zh-snip", "en-moz", "en-aeb", "en-snip")
 Extractor = Callable[[str, "str | None"], str]
-
-
-def f1(got: str, truth: str) -> float:
-    """Token F1 between the multisets of tokens of an extraction and its ground truth."""
-    a, b = tokens(got), tokens(truth)
-    return 2 * sum((a & b).values()) / max(1, a.total() + b.total())
 
 
 def html_text(markup: str) -> str:
@@ -211,7 +205,7 @@ def run(sets: dict[str, list[dict]], found: dict[str, Extractor]) -> dict[str, d
                 if all(n in runs for n in needs):
                     runs[name] = (fn({n: runs[n][0] for n in needs}, page["html"]), sum(runs[n][1] for n in needs))
             for name, (text, secs) in runs.items():
-                score = snippets(text, page) if "with_" in page else f1(text, page["truth"])
+                score = snippets(text, page) if "with_" in page else token_f1(text, page["truth"])
                 results[s].setdefault(name, []).append((page["name"], score, not tokens(text), secs))
     return results
 

@@ -29,6 +29,7 @@ from datetime import datetime
 from email.utils import format_datetime
 from html import escape
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -135,14 +136,22 @@ class TreeCPU:
                 self.seen[pid] = table[pid][1]
             self.done.wait(0.2)
 
-    def stop(self) -> float:
-        """Stop sampling; the tree's CPU seconds."""
+    def stop(self) -> TreeSeconds:
+        """Stop sampling; the tree's CPU seconds, and the root process's own."""
         self.done.set()
         self.thread.join()
-        return sum(self.seen.values())
+        return TreeSeconds(sum(self.seen.values()), self.seen.get(self.pid, 0.0))
 
 
-def run_tree(command: list[str], env: dict | None = None) -> tuple[subprocess.CompletedProcess, float, float]:
+class TreeSeconds(NamedTuple):
+    """CPU seconds of a process tree, and of its root process alone (the command's own: for mediamon, the
+    flow's process with its fetching, feed parsing, Prefect task runs and DuckDB)."""
+
+    total: float
+    own: float
+
+
+def run_tree(command: list[str], env: dict | None = None) -> tuple[subprocess.CompletedProcess, float, TreeSeconds]:
     """Run a command; (its result, wall seconds, CPU seconds of it and every process under it)."""
     start = time.monotonic()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -154,19 +163,20 @@ def run_tree(command: list[str], env: dict | None = None) -> tuple[subprocess.Co
     return subprocess.CompletedProcess(command, 0, out, err), seconds, cpu.stop()
 
 
-def busy(cpu: float, seconds: float) -> str:
-    """CPU seconds and how busy the machine's cores were on average."""
-    return f"CPU {cpu:5.1f} s, {cpu / seconds / (os.cpu_count() or 1):4.0%} of {os.cpu_count()} cores"
+def busy(cpu: TreeSeconds, seconds: float) -> str:
+    """CPU seconds (all, and the command's own process) and how busy the machine's cores were on average."""
+    return (f"CPU {cpu.total:5.1f} s, {cpu.own:4.1f} s in the command's own process, "
+            f"{cpu.total / seconds / (os.cpu_count() or 1):4.0%} of {os.cpu_count()} cores")
 
 
-def run_naive(urls: dict[str, str], folder: Path) -> tuple[float, int, float]:
+def run_naive(urls: dict[str, str], folder: Path) -> tuple[float, int, TreeSeconds]:
     """The naive loop in a fresh process: (seconds, articles stored, CPU seconds)."""
     db = folder / f"naive-{time.monotonic_ns()}.duckdb"
     done, seconds, cpu = run_tree([sys.executable, "-c", NAIVE, ",".join(urls.values()), str(db)])
     return seconds, int(done.stdout.strip().splitlines()[-1]), cpu
 
 
-def run_mediamon(sources: Path, folder: Path, api_url: str | None = None) -> tuple[float, int, float, float]:
+def run_mediamon(sources: Path, folder: Path, api_url: str | None = None) -> tuple[float, int, float, TreeSeconds]:
     """`mediamon ingest` in a fresh process: (seconds, articles stored, seconds until Prefect answered, CPU
     seconds of it, its workers and the server it started). With
     api_url, against that running server (as deployments run); else the command starts its own."""

@@ -54,7 +54,13 @@ def per_article(limit: int) -> None:
     from mediamon.analysis import analyse_stored
     from mediamon.config import load_config
     from mediamon.encoding import decode
-    from mediamon.extract import _readability_text, build_article, choose_text, clean_text
+    from mediamon.extract import (
+        _readability_text,
+        build_article,
+        choose_text,
+        clean_text,
+        extract_page,
+    )
     from mediamon.models import Entry
     from mediamon.normalize import to_simplified
     from mediamon.stories import sign_article
@@ -84,7 +90,7 @@ def per_article(limit: int) -> None:
         second = timed("readability-lxml: the second opinion", _readability_text, text_html)
         primary = clean_text(doc.text) if doc is not None and doc.text else ""
         timed("cascade: compare the two texts", choose_text, primary, second, doc.description if doc else None)
-        extracted = workers.extract_page(text_html, None, need_date=False)
+        extracted = extract_page(text_html, None, need_date=False)
         url = f"http://bench.example/{n}"
         published = datetime.fromisoformat(item["date_published"].replace("Z", "+00:00"))
         entry = Entry("f", url, url, url, item.get("title") or "", "", "", None, published, ())

@@ -9,16 +9,18 @@ import statistics
 from conftest import require_shared
 
 from mediamon.encoding import decode
-from mediamon.extract import extract_page, tokens
-from mediamon.testing.pagetruth import LABELS, gold_text, load_gold, merge, page_blocks, page_bytes
+from mediamon.extract import extract_page
+from mediamon.testing.pagetruth import (
+    LABELS,
+    gold_text,
+    load_gold,
+    merge,
+    page_blocks,
+    page_bytes,
+    token_f1,
+)
 
 F1_FLOOR = 0.92  # measured 0.941 (bench/extraction_bench.py, set zh-human): a drop below it is a regression
-
-
-def _f1(got: str, truth: str) -> float:
-    """Token F1 (Han characters singly, other words whole), as bench/extraction_bench.py scores it."""
-    a, b = tokens(got), tokens(truth)
-    return 2 * sum((a & b).values()) / max(1, a.total() + b.total())
 
 
 def test_the_gold_file_is_what_the_two_readers_agreed_on():
@@ -38,7 +40,7 @@ def test_mediamon_extracts_what_readers_call_the_article_on_real_chinese_pages()
     for gold in (g for g in load_gold() if g.article):
         html, _ = decode(page_bytes(gold.page))
         extracted = extract_page(html)
-        scores[gold.page] = _f1(extracted.text if extracted else "", gold_text(gold))
+        scores[gold.page] = token_f1(extracted.text if extracted else "", gold_text(gold))
     assert len(scores) >= 60
     worst = sorted(scores.items(), key=lambda kv: kv[1])[:5]
     assert statistics.mean(scores.values()) >= F1_FLOOR, f"mean {statistics.mean(scores.values()):.3f}; worst {worst}"

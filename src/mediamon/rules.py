@@ -483,9 +483,7 @@ class Compiled:
         if node.within == "s":
             units = [frozenset((i,)) for i in sorted(left_sentences & right_sentences)]
         else:
-            paragraph = [s.paragraph for s in doc.sentences]
-            both = {paragraph[i] for i in left_sentences} & {paragraph[i] for i in right_sentences}
-            units = [frozenset(i for i in scope if paragraph[i] == p) for p in sorted(both)]
+            units = [u for u in doc.units("p", scope) if u & left_sentences and u & right_sentences]
         hits: list[Hit] = []
         for unit in units:
             a, b = self._eval(node.left, doc, unit), self._eval(node.right, doc, unit)

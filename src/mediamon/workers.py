@@ -74,7 +74,8 @@ def analyse_row(row: dict) -> Analysis:
 
 
 def _warm_libraries() -> None:
-    """Load trafilatura, OpenCC and jieba's dictionary (about 2 s each otherwise, per worker, per run)."""
+    """Load trafilatura, readability, OpenCC, jieba's dictionary, dateparser's locales and datasketch (each
+    otherwise paid by every worker, on every run)."""
     import jieba
     from htmldate.extractors import get_external_parser
 

@@ -14,7 +14,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .pageblocks import page_blocks
+from ..extract import tokens
+from .pageblocks import article_text, page_blocks
 
 ROOT = Path(__file__).resolve().parents[3]
 LABELS = ROOT / "labels" / "pages"
@@ -86,8 +87,13 @@ def load_gold(path: Path = LABELS / "zh_pages_gold.jsonl") -> list[GoldPage]:
 
 def gold_text(gold: GoldPage) -> str:
     """A gold page's article text, read from ../shared: its gold blocks, one per line."""
-    blocks = page_blocks(page_bytes(gold.page))
-    return "\n".join(blocks[n] for n in gold.blocks)
+    return article_text(page_bytes(gold.page), list(gold.blocks))
+
+
+def token_f1(got: str, truth: str) -> float:
+    """Token F1 between an extraction and its ground truth (Han characters singly, other words whole)."""
+    a, b = tokens(got), tokens(truth)
+    return 2 * sum((a & b).values()) / max(1, a.total() + b.total())
 
 
 def main() -> int:
