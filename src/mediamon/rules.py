@@ -435,6 +435,11 @@ class Compiled:
             return NO if not isinstance(node, Not) else Match(True)
         if isinstance(node, Terms):
             by_sentence = self._hits_by_sentence(node, doc)
+            if not by_sentence:
+                return NO
+            if len(scope) == 1:  # the common case: one sentence of an ATLEAST or a NEAR/s
+                hits = by_sentence.get(next(iter(scope)), ())
+                return Match(True, hits) if hits else NO
             if len(scope) < len(by_sentence):
                 hits = tuple(h for i in sorted(scope) if i in by_sentence for h in by_sentence[i])
             else:

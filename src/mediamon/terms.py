@@ -1,6 +1,6 @@
 """Text to content terms: names, organisations, products, places and concepts, never function words.
 
-Chinese: jieba (HMM off) with the project's user dictionary; a token is a content term when jieba's own
+Chinese: jieba's segmentation (HMM off, in jieba-rs) with the project's user dictionary; a token is a content term when jieba's own
 dictionary tags it as a noun of some kind (or a foreign word) and it is not general language there
 (a dictionary frequency below `COMMON_ZH_FREQ`, so 中国, 面临, 人类, 学习 never count). English has no
 such dictionary here: its content terms are names (words the body capitalises inside a sentence) that are
@@ -121,6 +121,33 @@ def _jieba(userdict: str):
     return jieba
 
 
+_USER_LINE = re.compile(r"^(.+?)( [0-9]+)?( [a-z]+)?$")  # jieba's own reading of a user-dictionary line
+
+
+@lru_cache(maxsize=1)
+def _user_entries(userdict: str) -> tuple[tuple[str, int | None, str | None], ...]:
+    """The user dictionary as jieba.load_userdict reads it: word, frequency (or None), tag (or None)."""
+    entries = []
+    for line in Path(userdict).read_text("utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, freq, tag = _USER_LINE.match(line).groups()
+            entries.append((word, int(freq) if freq else None, tag.strip() if tag else None))
+    return tuple(entries)
+
+
+@lru_cache(maxsize=1)
+def _segmenter(userdict: str):
+    """jieba's dictionary segmentation in jieba-rs (rjieba), with the user dictionary: jieba.lcut(HMM=False)'s
+    cuts (tests/test_terms.py compares them), about 15 times faster (bench/stage_profile.py)."""
+    import rjieba
+
+    segmenter = rjieba.Jieba()
+    for word, freq, tag in _user_entries(userdict):
+        segmenter.add_word(word, freq, tag)
+    return segmenter
+
+
 @lru_cache(maxsize=1)
 def _tags(userdict: str) -> dict[str, str]:
     """Part of speech of every dictionary word: jieba's own tags, then the user dictionary's."""
@@ -159,12 +186,12 @@ def tokens(text_simplified: str, lang: str, lexicon: Lexicon, names_from: str | 
     lowered = text_simplified.lower()
     for pattern, joined in lexicon.phrases:
         lowered = pattern.sub(joined, lowered)
-    jieba = _jieba(str(lexicon.userdict))
+    userdict = str(lexicon.userdict)
     if lang == "zh" or HAN.search(lowered):
-        raw = jieba.lcut(lowered, HMM=False)
+        raw = _segmenter(userdict).cut(lowered, False)
     else:
         raw = english_words(lowered)
-    tags, freq = _tags(str(lexicon.userdict)), jieba.dt.FREQ
+    tags, freq = _tags(userdict), _jieba(userdict).dt.FREQ
     out = []
     for tok in raw:
         tok = tok.strip()

@@ -74,8 +74,8 @@ def analyse_row(row: dict) -> Analysis:
 
 
 def _warm_libraries() -> None:
-    """Load trafilatura, readability, OpenCC, jieba's dictionary, dateparser's locales and datasketch (each
-    otherwise paid by every worker, on every run)."""
+    """Load trafilatura, readability, OpenCC, jieba's dictionary and tags, jieba-rs, dateparser's locales and
+    datasketch (each otherwise paid by every worker, on every run)."""
     import jieba
     from htmldate.extractors import get_external_parser
 
@@ -86,6 +86,8 @@ def _warm_libraries() -> None:
     signature("".join(map(chr, range(0x4E00, 0x4F00))), StoryParams())  # datasketch, imported on first use
     jieba.setLogLevel(30)
     jieba.initialize()
+    import jieba.posseg  # noqa: F401  (its import reads the dictionary's tags, which terms._tags needs)
+    import rjieba  # noqa: F401
 
 
 def _start_worker(config: Config, owner: int) -> None:
