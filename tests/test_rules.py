@@ -109,3 +109,38 @@ def test_queries_compiled_one_after_another_on_one_document_keep_their_own_answe
     for i in range(100):
         query = compile_query("DeepSeek AND NOT Nvidia" if i % 2 else "DeepSeek AND NOT Huawei", {})
         assert query.evaluate(doc).matched == (i % 2 == 0)
+
+
+def _rulebook_with(tmp_path, old: str, new: str):
+    """Load the project's narratives.yaml with one edit, as a user would make it."""
+    from pathlib import Path
+
+    from mediamon.narratives import load_rulebook
+
+    text = (Path(__file__).resolve().parents[1] / "config" / "narratives.yaml").read_text("utf-8")
+    assert old in text
+    path = tmp_path / "narratives.yaml"
+    path.write_text(text.replace(old, new, 1), "utf-8")
+    return lambda: load_rulebook(path)
+
+
+def test_a_broken_rule_names_the_file_line_rule_and_problem(tmp_path):
+    """An analyst's typo is refused at load with where it is and what is wrong."""
+    from mediamon.errors import ConfigError
+
+    load = _rulebook_with(tmp_path, "sustained: 'ATLEAST3(@mention) AND ATLEAST10%(@mention)'",
+                          "sustained: 'ATLEAST3(@mention) AND (@mention'")
+    with pytest.raises(ConfigError) as err:
+        load()
+    message = str(err.value)
+    assert "narratives.yaml:" in message and "chinese_ai" in message and "sustained" in message
+
+
+def test_a_mention_cannot_use_a_field(tmp_path):
+    """A mention is one sentence's query: title:() in it would make every sentence of a matching article a
+    mention, so it is refused with the rule's place and a way out."""
+    from mediamon.errors import ConfigError
+
+    load = _rulebook_with(tmp_path, "    mention: '@cn_ai_mention'", "    mention: '@cn_ai_mention OR title:(DeepSeek)'")
+    with pytest.raises(ConfigError, match=r"narratives.yaml.*chinese_ai.*mention.*cannot use title"):
+        load()

@@ -130,3 +130,14 @@ def test_fast_segmenter_cuts_real_articles_as_jieba_does():
     same = sum(segmenter.cut(t, False) == jieba.lcut(t, HMM=False) for t in texts)
     print(f"{same} of {len(texts)} real texts cut alike")
     assert len(texts) > 1000 and same >= 0.995 * len(texts)
+
+
+def test_user_dictionary_lines_read_as_jieba_reads_them(tmp_path):
+    """Word alone, with a frequency, a tag or both, a word with a space, a byte-order mark and a comment: the
+    segmenter, jieba's tags and the lexicon's user words all get the same entries."""
+    from mediamon.terms import _user_entries
+
+    path = tmp_path / "userdict.txt"
+    path.write_text("\ufeff深度求索 2000 nz\n# a comment\n摩尔线程\n月之暗面 nt\nOpen AI 300 nz\n泡泡玛特 50\n\n", "utf-8")
+    assert _user_entries(str(path)) == (("深度求索", 2000, "nz"), ("摩尔线程", None, None), ("月之暗面", None, "nt"),
+                                        ("Open AI", 300, "nz"), ("泡泡玛特", 50, None))

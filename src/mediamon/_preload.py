@@ -1,5 +1,6 @@
 """Imported once by the extraction pool's forkserver: workers fork from a process that has already
-loaded trafilatura, OpenCC and jieba's dictionary (about 2 s each otherwise, per worker, per run)."""
+loaded trafilatura, readability, OpenCC, jieba's dictionary and tags, jieba-rs and datasketch (seconds
+otherwise, per worker, per run)."""
 
 from .workers import _warm_libraries
 

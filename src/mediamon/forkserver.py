@@ -1,4 +1,4 @@
-"""The extraction processes' forkserver: one process that loads trafilatura, OpenCC, jieba and datasketch once
+"""The extraction processes' forkserver: one process that loads trafilatura, OpenCC, jieba, jieba-rs and datasketch once
 (`_preload`), from which every extraction worker forks. Kept apart from workers.py so the command line can start
 it before importing anything heavy: it then loads its libraries on one core while the flow imports on the other."""
 
@@ -20,6 +20,6 @@ def context() -> BaseContext:
 
 
 def start() -> None:
-    """Start the forkserver now (its preload takes about 4 s), so workers fork from it at once later."""
+    """Start the forkserver now (its preload takes 2-3 s), so workers fork from it at once later."""
     context()
     forkserver.ensure_running()

@@ -27,6 +27,7 @@ from .rules import (
     RuleError,
     compile_query,
     concept_node,
+    fields_in,
     matched_words,
 )
 
@@ -220,6 +221,10 @@ def _compile_file(spec: RulesFile, root: yaml.Node | None, path: Path, simplify)
         if body.mention is not None:
             try:
                 mention = compile_query(body.mention, concepts, simplify, interned)
+                if scoped := fields_in(mention.root):
+                    # A mention is asked of one sentence at a time: a field would make every sentence match.
+                    raise RuleError(f"a mention is one sentence's query and cannot use {', '.join(sorted(scoped))}: "
+                                    f"put a headline or lead test in a rule")
                 local["mention"] = mention.root
             except RuleError as exc:
                 raise fail((*loc, "mention"), exc) from None

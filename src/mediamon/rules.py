@@ -511,6 +511,19 @@ def _monotone(node: Node) -> bool:
     return True
 
 
+def fields_in(node: Node) -> set[str]:
+    """The field scopes (title, lead, hlp, body) a query uses anywhere in its tree."""
+    if isinstance(node, Field):
+        return {node.name} | fields_in(node.part)
+    if isinstance(node, (And, Or)):
+        return set().union(*(fields_in(p) for p in node.parts))
+    if isinstance(node, Near):
+        return fields_in(node.left) | fields_in(node.right)
+    if isinstance(node, (Not, AtLeast)):
+        return fields_in(node.part)
+    return set()
+
+
 def _yields_words(node: Node) -> bool:
     """Whether every match of the query comes with words (a bare NOT, or an OR with one, can match on none)."""
     if isinstance(node, Not):

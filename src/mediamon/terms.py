@@ -1,12 +1,13 @@
 """Text to content terms: names, organisations, products, places and concepts, never function words.
 
-Chinese: jieba's segmentation (HMM off, in jieba-rs) with the project's user dictionary; a token is a content term when jieba's own
-dictionary tags it as a noun of some kind (or a foreign word) and it is not general language there
-(a dictionary frequency below `COMMON_ZH_FREQ`, so 中国, 面临, 人类, 学习 never count). English has no
-such dictionary here: its content terms are names (words the body capitalises inside a sentence) that are
-in under `COMMON_EN_SHARE` of a general news background (shipped as counts, built by
-bench/build_background.py), plus the concepts of the alias table (bubble, capex, export controls …). Aliases map variants to one canonical term (英伟达 = 輝達 =
-Nvidia) and alias terms always count. No I/O here except reading the files `load_lexicon` is given.
+Chinese: jieba's segmentation (HMM off; run by jieba-rs) with the project's user dictionary; a token is a
+content term when jieba's own dictionary tags it as a noun of some kind (or a foreign word) and it is not
+general language there (a dictionary frequency below `COMMON_ZH_FREQ`, so 中国, 面临, 人类, 学习 never count).
+English has no such dictionary here: its content terms are names (words the body capitalises inside a
+sentence) that are in under `COMMON_EN_SHARE` of a general news background (shipped as counts, built by
+bench/build_background.py), plus the concepts of the alias table (bubble, capex, export controls …). Aliases
+map variants to one canonical term (英伟达 = 輝達 = Nvidia) and alias terms always count. No I/O here except
+reading the files `load_lexicon` is given.
 """
 
 from __future__ import annotations
@@ -99,8 +100,7 @@ def load_lexicon(directory: Path) -> Lexicon:
                     phrases.append((re.compile(r"\b" + r"[\s-]+".join(words) + r"\b"), v))
         phrases.sort(key=lambda p: -len(p[1]))
         userdict = directory / "userdict.txt"
-        user_words = frozenset(l.split()[0] for l in userdict.read_text("utf-8").splitlines()
-                               if l.strip() and not l.startswith("#"))
+        user_words = frozenset(word for word, _, _ in _user_entries(str(userdict)))
         background, total = _background_en()
         return Lexicon(_lines(directory / "stopwords_zh.txt"), _lines(directory / "stopwords_en.txt"), alias,
                        tuple(phrases), userdict, user_words, background, total)
@@ -110,26 +110,28 @@ def load_lexicon(directory: Path) -> Lexicon:
 
 @lru_cache(maxsize=1)
 def _jieba(userdict: str):
-    """jieba, initialised once per process with the project's user dictionary (it takes about 2 s)."""
+    """jieba's dictionary (frequencies and tags), once per process, with the project's user dictionary."""
     import jieba
     import jieba.posseg
 
     jieba.setLogLevel(logging.WARNING)
     with _jieba_lock:
         jieba.initialize()
-        jieba.load_userdict(userdict)
+        for word, freq, tag in _user_entries(userdict):  # the entries the segmenter gets, read once
+            jieba.add_word(word, freq, tag)
     return jieba
 
 
 _USER_LINE = re.compile(r"^(.+?)( [0-9]+)?( [a-z]+)?$")  # jieba's own reading of a user-dictionary line
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=4)
 def _user_entries(userdict: str) -> tuple[tuple[str, int | None, str | None], ...]:
-    """The user dictionary as jieba.load_userdict reads it: word, frequency (or None), tag (or None)."""
+    """The user dictionary's lines as jieba.load_userdict reads them (word, frequency or None, tag or None);
+    lines starting with # are comments here (jieba would add them as words)."""
     entries = []
-    for line in Path(userdict).read_text("utf-8").splitlines():
-        line = line.strip()
+    for line in Path(userdict).read_text("utf-8-sig").splitlines():
+        line = line.strip().lstrip("\ufeff")
         if line and not line.startswith("#"):
             word, freq, tag = _USER_LINE.match(line).groups()
             entries.append((word, int(freq) if freq else None, tag.strip() if tag else None))
@@ -138,8 +140,7 @@ def _user_entries(userdict: str) -> tuple[tuple[str, int | None, str | None], ..
 
 @lru_cache(maxsize=1)
 def _segmenter(userdict: str):
-    """jieba's dictionary segmentation in jieba-rs (rjieba), with the user dictionary: jieba.lcut(HMM=False)'s
-    cuts (tests/test_terms.py compares them), about 15 times faster (bench/stage_profile.py)."""
+    """jieba.lcut(HMM=False)'s cuts, user dictionary included, from jieba-rs (tests/test_terms.py compares them)."""
     import rjieba
 
     segmenter = rjieba.Jieba()

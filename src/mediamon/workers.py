@@ -1,9 +1,9 @@
 """Where articles are made: the extraction processes, their configuration, and the one chain every page goes
 through: decode → extract → normalise → analyse → sign.
 
-trafilatura and jieba are CPU-bound and hold the GIL, so pages are turned into articles in a pool of
+trafilatura, readability and the rules are CPU-bound and hold the GIL, so pages are turned into articles in a pool of
 processes (pipeline.extract_workers; 0 works in-process). The pool forks from a forkserver that has already
-loaded trafilatura, OpenCC and jieba's dictionary (`_preload`), receives the configuration once through its
+loaded trafilatura, OpenCC, jieba's dictionary and tags and jieba-rs (`_preload`), receives the configuration once through its
 initializer, and exits with the process that owns it. The shared Fetcher lives here too: one per process
 and settings, so keep-alive and per-host limits span every feed of a run.
 """
@@ -87,7 +87,7 @@ def _warm_libraries() -> None:
     jieba.setLogLevel(30)
     jieba.initialize()
     import jieba.posseg  # noqa: F401  (its import reads the dictionary's tags, which terms._tags needs)
-    import rjieba  # noqa: F401
+    import rjieba  # noqa: F401  (its library and default dictionary; each worker adds the user words)
 
 
 def _start_worker(config: Config, owner: int) -> None:
