@@ -421,6 +421,9 @@ class Compiled:
 
     def _eval(self, node: Node, doc: Document, scope: frozenset[int]) -> Match:
         """Evaluate one node within a set of sentences, once per document (interned nodes are shared by rules)."""
+        if len(scope) == 1 and _sentence_local(node):  # ATLEAST and NEAR/s ask sentence by sentence
+            hits = self._per_sentence(node, doc).get(next(iter(scope)))
+            return Match(True, hits) if hits else NO
         key = (id(node), scope)
         cached = doc._results.get(key)
         if cached is not None and cached[0] is node:  # the node itself is kept, so its id cannot be reused
@@ -437,9 +440,6 @@ class Compiled:
             by_sentence = self._hits_by_sentence(node, doc)
             if not by_sentence:
                 return NO
-            if len(scope) == 1:  # the common case: one sentence of an ATLEAST or a NEAR/s
-                hits = by_sentence.get(next(iter(scope)), ())
-                return Match(True, hits) if hits else NO
             if len(scope) < len(by_sentence):
                 hits = tuple(h for i in sorted(scope) if i in by_sentence for h in by_sentence[i])
             else:
@@ -474,6 +474,37 @@ class Compiled:
             return self._near(node, doc, scope)
         raise TypeError(f"unresolved node {node!r}")
 
+    def _per_sentence(self, node: Node, doc: Document) -> dict[int, tuple[Hit, ...]]:
+        """A sentence-local query's hits in each sentence it matches on its own, for the whole document at once
+        (what _eval_node gives for each one-sentence scope, in the same order, without a walk per sentence)."""
+        key = ("sentences", id(node))
+        cached = doc._results.get(key)
+        if cached is not None and cached[0] is node:
+            return cached[1]
+        if isinstance(node, Terms):
+            out = self._hits_by_sentence(node, doc)
+        elif isinstance(node, Or):
+            out = {}
+            for part in node.parts:
+                for i, hits in self._per_sentence(part, doc).items():
+                    out[i] = out.get(i, ()) + hits
+        elif isinstance(node, And):
+            parts = [self._per_sentence(p, doc) for p in node.parts]
+            out = {i: tuple(h for d in parts for h in d[i]) for i in sorted(set(parts[0]).intersection(*parts[1:]))}
+        else:  # Near: both sides in the sentence, as _near asks of a one-sentence scope
+            left, right = self._per_sentence(node.left, doc), self._per_sentence(node.right, doc)
+            out = {}
+            for i in sorted(left.keys() & right.keys()):
+                a, b = left[i], right[i]
+                if isinstance(node.within, int):
+                    pairs = [(x, y) for x in a for y in b if x.gap(y) <= node.within and not x.overlaps(y)]
+                    if pairs:
+                        out[i] = tuple({h: None for pair in pairs for h in pair})
+                elif any(not x.overlaps(y) for x in a for y in b):
+                    out[i] = a + b
+        doc._results[key] = (node, out)
+        return out
+
     def _near(self, node: Near, doc: Document, scope: frozenset[int]) -> Match:
         """NEAR/n by word distance; NEAR/s and NEAR/p within each sentence or paragraph."""
         left, right = self._eval(node.left, doc, scope), self._eval(node.right, doc, scope)
@@ -497,7 +528,34 @@ class Compiled:
         return Match(bool(hits), tuple(hits))
 
 
-@lru_cache(maxsize=4096)
+def _by_identity(compute: Callable[[Node], bool]) -> Callable[[Node], bool]:
+    """Memoise a property of a node by its identity: an lru_cache would hash the whole tree (frozen dataclasses
+    do not keep their hash) on every call, which cost more than the property itself."""
+    memo: dict[int, tuple[Node, bool]] = {}
+
+    def cached(node: Node) -> bool:
+        """The property, computed once per node object (the node is kept, so its id cannot be reused)."""
+        hit = memo.get(id(node))
+        if hit is None or hit[0] is not node:
+            hit = memo[id(node)] = (node, compute(node))
+        return hit[1]
+
+    return cached
+
+
+@_by_identity
+def _sentence_local(node: Node) -> bool:
+    """Terms joined by AND, OR and NEAR only: on one sentence such a query matches exactly where it has hits."""
+    if isinstance(node, Terms):
+        return True
+    if isinstance(node, (And, Or)):
+        return all(_sentence_local(p) for p in node.parts)
+    if isinstance(node, Near):
+        return _sentence_local(node.left) and _sentence_local(node.right)
+    return False
+
+
+@_by_identity
 def _monotone(node: Node) -> bool:
     """True when the query has no NOT: a match in a sentence is then also a hit over any scope holding it."""
     if isinstance(node, Not):
