@@ -44,18 +44,15 @@ def shingles(text: str, k: int) -> set[str]:
     return {core[i:i + k] for i in range(len(core) - k + 1)}
 
 
-def _xxh32(data: bytes) -> int:
-    """32-bit xxHash: three times faster than datasketch's default sha1 (PERFORMANCE.md)."""
-    return xxhash.xxh32_intdigest(data)
-
-
 @lru_cache(maxsize=4)
 def _template(num_perm: int, seed: int):
     """An empty MinHash whose permutations are computed once and shared."""
     # Imported here: datasketch loads SciPy (about 1.5 s), which only the processes that sign articles need.
     from datasketch import MinHash
 
-    return MinHash(num_perm=num_perm, seed=seed, hashfunc=_xxh32)
+    # 32-bit xxHash: three times faster than datasketch's default sha1 (PERFORMANCE.md); passed as it is, since a
+    # Python wrapper would add a call for every shingle.
+    return MinHash(num_perm=num_perm, seed=seed, hashfunc=xxhash.xxh32_intdigest)
 
 
 def signature(text: str, params: StoryParams) -> bytes | None:
