@@ -383,6 +383,21 @@ def _anchors(terms: tuple[str, ...], case_sensitive: bool) -> tuple[str, ...]:
     return tuple(pieces)
 
 
+def _recall(cache: dict, key: object, node: Node):
+    """What `cache` keeps under `key` for this very node, or None. Entries are (node, value) and keyed by the
+    node's id: hashing a frozen tree on every lookup is dear, and keeping the node means its id cannot be reused."""
+    kept = cache.get(key)
+    return kept[1] if kept is not None and kept[0] is node else None
+
+
+def _near_hits(left: tuple[Hit, ...], right: tuple[Hit, ...], within: int | str) -> tuple[Hit, ...]:
+    """The hits of a NEAR whose sides have these hits in one scope (none when it does not match): NEAR/n pairs
+    within n words; NEAR/s and NEAR/p, asked of one sentence or paragraph, any two hits that do not overlap."""
+    if isinstance(within, int):
+        return tuple({h: None for x in left for y in right if x.gap(y) <= within and not x.overlaps(y) for h in (x, y)})
+    return left + right if any(not x.overlaps(y) for x in left for y in right) else ()
+
+
 class Compiled:
     """A parsed query with its concepts resolved and its term lists compiled to regexes."""
 
@@ -395,9 +410,9 @@ class Compiled:
     def _hits_by_sentence(node: Terms, doc: Document) -> dict[int, tuple[Hit, ...]]:
         """Every hit of a term list in the document, by sentence (cached per document and term list, so rules that
         share a concept scan the text for it once)."""
-        cached = doc._hits.get(id(node))  # by node first: hashing a long term tuple on every lookup is dear
-        if cached is not None and cached[0] is node:  # the node itself is kept, so its id cannot be reused
-            return cached[1]
+        cached = _recall(doc._hits, id(node), node)  # by node first, then by its terms (equal lists scan once)
+        if cached is not None:
+            return cached
         key = (node.terms, node.case_sensitive)
         if key not in doc._hits:
             haystack = doc.joined if node.case_sensitive else doc.lower
@@ -425,9 +440,9 @@ class Compiled:
             hits = self._per_sentence(node, doc).get(next(iter(scope)))
             return Match(True, hits) if hits else NO
         key = (id(node), scope)
-        cached = doc._results.get(key)
-        if cached is not None and cached[0] is node:  # the node itself is kept, so its id cannot be reused
-            return cached[1]
+        cached = _recall(doc._results, key, node)
+        if cached is not None:
+            return cached
         result = self._eval_node(node, doc, scope)
         doc._results[key] = (node, result)
         return result
@@ -478,9 +493,9 @@ class Compiled:
         """A sentence-local query's hits in each sentence it matches on its own, for the whole document at once
         (what _eval_node gives for each one-sentence scope, in the same order, without a walk per sentence)."""
         key = ("sentences", id(node))
-        cached = doc._results.get(key)
-        if cached is not None and cached[0] is node:
-            return cached[1]
+        cached = _recall(doc._results, key, node)
+        if cached is not None:
+            return cached
         if isinstance(node, Terms):
             out = self._hits_by_sentence(node, doc)
         elif isinstance(node, Or):
@@ -495,13 +510,8 @@ class Compiled:
             left, right = self._per_sentence(node.left, doc), self._per_sentence(node.right, doc)
             out = {}
             for i in sorted(left.keys() & right.keys()):
-                a, b = left[i], right[i]
-                if isinstance(node.within, int):
-                    pairs = [(x, y) for x in a for y in b if x.gap(y) <= node.within and not x.overlaps(y)]
-                    if pairs:
-                        out[i] = tuple({h: None for pair in pairs for h in pair})
-                elif any(not x.overlaps(y) for x in a for y in b):
-                    out[i] = a + b
+                if hits := _near_hits(left[i], right[i], node.within):
+                    out[i] = hits
         doc._results[key] = (node, out)
         return out
 
@@ -511,21 +521,20 @@ class Compiled:
         if not (left.matched and right.matched):
             return NO
         if isinstance(node.within, int):
-            pairs = [(a, b) for a in left.hits for b in right.hits
-                     if a.gap(b) <= node.within and not a.overlaps(b)]
-            return Match(bool(pairs), tuple({h: None for pair in pairs for h in pair}))
+            hits = _near_hits(left.hits, right.hits, node.within)
+            return Match(bool(hits), hits)
         # Only the units where both sides have hits can match (NOT is refused inside NEAR).
         left_sentences, right_sentences = left.sentences() & scope, right.sentences() & scope
         if node.within == "s":
             units = [frozenset((i,)) for i in sorted(left_sentences & right_sentences)]
         else:
             units = [u for u in doc.units("p", scope) if u & left_sentences and u & right_sentences]
-        hits: list[Hit] = []
+        found: list[Hit] = []
         for unit in units:
             a, b = self._eval(node.left, doc, unit), self._eval(node.right, doc, unit)
-            if a.matched and b.matched and any(not x.overlaps(y) for x in a.hits for y in b.hits):
-                hits.extend(a.hits + b.hits)
-        return Match(bool(hits), tuple(hits))
+            if a.matched and b.matched:
+                found.extend(_near_hits(a.hits, b.hits, node.within))
+        return Match(bool(found), tuple(found))
 
 
 def _by_identity(compute: Callable[[Node], bool]) -> Callable[[Node], bool]:
@@ -534,52 +543,42 @@ def _by_identity(compute: Callable[[Node], bool]) -> Callable[[Node], bool]:
     memo: dict[int, tuple[Node, bool]] = {}
 
     def cached(node: Node) -> bool:
-        """The property, computed once per node object (the node is kept, so its id cannot be reused)."""
-        hit = memo.get(id(node))
-        if hit is None or hit[0] is not node:
-            hit = memo[id(node)] = (node, compute(node))
-        return hit[1]
+        """The property, computed once per node object."""
+        value = _recall(memo, id(node), node)
+        if value is None:
+            value = compute(node)
+            memo[id(node)] = (node, value)
+        return value
 
     return cached
+
+
+def _children(node: Node) -> tuple[Node, ...]:
+    """The nodes a node is made of (none for a term list)."""
+    if isinstance(node, (And, Or)):
+        return node.parts
+    if isinstance(node, Near):
+        return node.left, node.right
+    if isinstance(node, (Not, Field, AtLeast)):
+        return (node.part,)
+    return ()
 
 
 @_by_identity
 def _sentence_local(node: Node) -> bool:
     """Terms joined by AND, OR and NEAR only: on one sentence such a query matches exactly where it has hits."""
-    if isinstance(node, Terms):
-        return True
-    if isinstance(node, (And, Or)):
-        return all(_sentence_local(p) for p in node.parts)
-    if isinstance(node, Near):
-        return _sentence_local(node.left) and _sentence_local(node.right)
-    return False
+    return isinstance(node, (Terms, And, Or, Near)) and all(_sentence_local(p) for p in _children(node))
 
 
 @_by_identity
 def _monotone(node: Node) -> bool:
     """True when the query has no NOT: a match in a sentence is then also a hit over any scope holding it."""
-    if isinstance(node, Not):
-        return False
-    if isinstance(node, (And, Or)):
-        return all(_monotone(p) for p in node.parts)
-    if isinstance(node, Near):
-        return _monotone(node.left) and _monotone(node.right)
-    if isinstance(node, (Field, AtLeast)):
-        return _monotone(node.part)
-    return True
+    return not isinstance(node, Not) and all(_monotone(p) for p in _children(node))
 
 
 def fields_in(node: Node) -> set[str]:
     """The field scopes (title, lead, hlp, body) a query uses anywhere in its tree."""
-    if isinstance(node, Field):
-        return {node.name} | fields_in(node.part)
-    if isinstance(node, (And, Or)):
-        return set().union(*(fields_in(p) for p in node.parts))
-    if isinstance(node, Near):
-        return fields_in(node.left) | fields_in(node.right)
-    if isinstance(node, (Not, AtLeast)):
-        return fields_in(node.part)
-    return set()
+    return ({node.name} if isinstance(node, Field) else set()).union(*map(fields_in, _children(node)))
 
 
 def _yields_words(node: Node) -> bool:

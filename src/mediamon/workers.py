@@ -1,11 +1,11 @@
 """Where articles are made: the extraction processes, their configuration, and the one chain every page goes
 through: decode → extract → normalise → analyse → sign.
 
-trafilatura, readability and the rules are CPU-bound and hold the GIL, so pages are turned into articles in a pool of
-processes (pipeline.extract_workers; 0 works in-process). The pool forks from a forkserver that has already
-loaded trafilatura, OpenCC, jieba's dictionary and tags and jieba-rs (`_preload`), receives the configuration once through its
-initializer, and exits with the process that owns it. The shared Fetcher lives here too: one per process
-and settings, so keep-alive and per-host limits span every feed of a run.
+trafilatura, readability and the rules are CPU-bound and hold the GIL, so pages are turned into articles in a
+pool of processes (pipeline.extract_workers; 0 works in-process). The pool forks from a forkserver that has
+already loaded trafilatura, OpenCC, jieba's dictionary and tags and jieba-rs (`_preload`), receives the
+configuration once through its initializer, and exits with the process that owns it. The shared Fetcher
+lives here too: one per process and settings, so keep-alive and per-host limits span every feed of a run.
 """
 
 from __future__ import annotations
