@@ -4,7 +4,8 @@
 
 Sets: `dev` is ../shared/labels (208 items, two readers) with the frames our two readers gave its
 chip-control and valuation items (labels/dev_frames.jsonl); `extra` is the items our readers labelled
-(labels/extra_gold.jsonl: a reference into ../shared and the agreed labels); `all` is both. Parts: `tune`
+(labels/extra_gold.jsonl: a reference into ../shared and the agreed labels); `all` is both; `seeds` is the
+project's four seed articles, read whole by two readers (labels/seeds_gold.jsonl; no ../shared needed). Parts: `tune`
 and `check` halves (a stable hash of each item's reference), or `all`.
 """
 
@@ -87,9 +88,22 @@ def _page_text(shared: Path, relative: str) -> tuple[str, str]:
     return ((doc.title or "").strip() if doc else ""), text[:TEXT_CHARS]
 
 
+def _seed_text(name: str) -> tuple[str, str]:
+    """(title, text) of one of the project's seed articles, whole, as the pipeline loads it."""
+    from mediamon.normalize import clean_text
+    from mediamon.seeds import _lead_title, read_manifest
+
+    entry = next(s for s in read_manifest(ROOT / "seeds") if s.file == name)
+    text = clean_text((ROOT / "seeds" / name).read_text("utf-8"))
+    return entry.title or _lead_title(text), text
+
+
 def resolve(ref: str, shared: Path = SHARED) -> tuple[str, str]:
-    """(title, text) of a reference: 'exposir:<feed>:<url>', 'page:<path under corpora>', 'haoqi7:<platform>:<id>'."""
+    """(title, text) of a reference: 'exposir:<feed>:<url>', 'page:<path under corpora>', 'haoqi7:<platform>:<id>',
+    'seed:<file in seeds/>'."""
     kind, _, rest = ref.partition(":")
+    if kind == "seed":
+        return _seed_text(rest)
     if kind == "exposir":
         item = _feed_items(shared)[rest]
         return (item.get("title") or "").strip(), feed_item_text(item)
@@ -135,8 +149,22 @@ def extra_records(shared: Path = SHARED) -> list[dict]:
     return out
 
 
+def seed_records() -> list[dict]:
+    """The four seed articles with two readers' agreed labels and frames (labels/seeds_gold.jsonl); no ../shared
+    needed, the seeds are the project's own."""
+    out = []
+    for g in _jsonl(LABELS / "seeds_gold.jsonl"):
+        title, text = resolve(g["ref"])
+        out.append({"id": g["ref"], "title": title, "text": text, "lang": g["lang"], "narratives": g["narratives"],
+                    "disputed": g["disputed"], "frames": g["frames"], "frames_disputed": g["frames_disputed"],
+                    "frame_narratives": FRAMED, "part": part_of(g["ref"])})
+    return out
+
+
 def records(which: str = "all", part: str = "all", shared: Path = SHARED) -> list[dict]:
-    """The records of a set ('dev', 'extra', 'all') and part ('tune', 'check', 'all')."""
+    """The records of a set ('dev', 'extra', 'all' = both, 'seeds') and part ('tune', 'check', 'all')."""
+    if which == "seeds":
+        return [r for r in seed_records() if part in ("all", r["part"])]
     chosen = (dev_records(shared) if which in ("dev", "all") else []) + (extra_records(shared) if which in ("extra", "all") else [])
     return [r for r in chosen if part in ("all", r["part"])]
 
@@ -144,7 +172,7 @@ def records(which: str = "all", part: str = "all", shared: Path = SHARED) -> lis
 def main(argv: list[str] | None = None) -> None:
     """Write a set as a JSON-lines file for `mediamon narratives evaluate --labels`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", dest="which", choices=("dev", "extra", "all"), default="all")
+    parser.add_argument("--set", dest="which", choices=("dev", "extra", "all", "seeds"), default="all")
     parser.add_argument("--part", choices=("tune", "check", "all"), default="all")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
