@@ -80,3 +80,32 @@ def test_fingerprint_ignores_spacing_and_punctuation():
 def test_word_count_counts_han_characters_and_latin_words():
     """A reader's count: one per Han character, one per Latin word."""
     assert word_count("英伟达 sells H20 chips") == 3 + 3
+
+
+@pytest.mark.shared
+def test_script_table_agrees_with_converting_each_text_on_real_chinese():
+    """detect_script counts characters from a table of one-script characters; on every real Chinese item of the
+    exposir archives it gives the script that converting the text both ways (what it did before) gives."""
+    import gzip
+    import json
+
+    from conftest import require_shared
+
+    from mediamon.normalize import HAN, _converter
+
+    def by_conversion(text: str) -> str:
+        """zh-Hant when t2s changes more characters of the text than s2t does (the old way)."""
+        chars = "".join(HAN.findall(text[:4000]))
+        traditional = sum(a != b for a, b in zip(chars, _converter("t2s").convert(chars)))
+        simplified = sum(a != b for a, b in zip(chars, _converter("s2t").convert(chars)))
+        return "zh-Hant" if traditional > simplified else "zh-Hans"
+
+    checked = 0
+    for path in sorted(require_shared("corpora/feed_archives/exposir-rss/head").glob("*.json.gz")):
+        for item in json.load(gzip.open(path))["items"]:
+            text = (item.get("title") or "") + "\n" + (item.get("content_text") or item.get("content_html") or "")
+            lang, script = detect_script(text)
+            if lang == "zh":
+                checked += 1
+                assert script == by_conversion(text), text[:80]
+    assert checked > 2500  # 2,957 at the time of writing

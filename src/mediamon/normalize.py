@@ -120,16 +120,26 @@ def to_simplified(text: str, protected: dict[str, str] | None = None) -> str:
     return "".join(out)
 
 
+@lru_cache(maxsize=1)
+def _one_script_chars() -> tuple[frozenset[str], frozenset[str]]:
+    """(traditional-only, simplified-only) Han characters: those OpenCC's t2s, resp. s2t, changes when each stands
+    alone (one conversion of every ideograph, newline-separated, instead of two conversions of every text)."""
+    chars = [chr(c) for low, high in ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00)) for c in range(low, high)]
+    joined = "\n".join(chars)
+    to_simple = _converter("t2s").convert(joined).split("\n")
+    to_traditional = _converter("s2t").convert(joined).split("\n")
+    return (frozenset(c for c, s in zip(chars, to_simple) if s != c),
+            frozenset(c for c, s in zip(chars, to_traditional) if s != c))
+
+
 def detect_script(text: str) -> tuple[str, str]:
-    """(lang, script) of a text: zh-Hans or zh-Hant by characters that change under conversion, en, or other."""
+    """(lang, script) of a text: zh-Hans or zh-Hant by characters only one script has, en, or other."""
     sample = text[:4000]
     han = HAN.findall(sample)
     words = _LATIN_WORD.findall(sample)
     if len(han) >= 20 or (han and len(han) * 2 >= len(words)):
-        chars = "".join(han)
-        traditional_only = sum(a != b for a, b in zip(chars, _converter("t2s").convert(chars)))
-        simplified_only = sum(a != b for a, b in zip(chars, _converter("s2t").convert(chars)))
-        if traditional_only > simplified_only:
+        traditional, simplified = _one_script_chars()
+        if sum(c in traditional for c in han) > sum(c in simplified for c in han):
             return "zh", "zh-Hant"
         return "zh", "zh-Hans"
     if words and sum(w.lower() in _ENGLISH_STOPWORDS for w in words) >= max(1, len(words) // 25):

@@ -25,7 +25,7 @@ from .encoding import decode
 from .extract import build_article, extract_page
 from .fetch import Fetcher
 from .models import Analysis, Article, Page
-from .normalize import to_simplified
+from .normalize import detect_script, to_simplified
 from .stories import StoryParams, sign_article, signature
 
 _config: Config | None = None  # this process's configuration: set by configure(), or by a pool's initializer
@@ -83,6 +83,7 @@ def _warm_libraries() -> None:
     # htmldate's written-out-date search: dateparser compiles its locales' patterns on first use (0.3-3 s).
     get_external_parser().get_date_data("4 février 2024")
     to_simplified("預熱")
+    detect_script("預熱文本")  # its table of one-script characters (0.1 s)
     signature("".join(map(chr, range(0x4E00, 0x4F00))), StoryParams())  # datasketch, imported on first use
     jieba.setLogLevel(30)
     jieba.initialize()
