@@ -111,6 +111,34 @@ def test_queries_compiled_one_after_another_on_one_document_keep_their_own_answe
         assert query.evaluate(doc).matched == (i % 2 == 0)
 
 
+def test_the_piece_index_finds_what_a_substring_test_finds():
+    """A document scanned once for the rulebook's pieces answers as a substring test per term would: the same
+    labels and words on texts with case-sensitive terms, prefixes, overlapping pieces and pieces outside the
+    index; and a rulebook survives pickling (its automata are rebuilt in the worker)."""
+    import dataclasses
+    import pickle
+
+    from mediamon.rules import PieceIndex
+    from mediamon.testing import project_config
+    from mediamon.testing.labelsets import records
+
+    rulebook = project_config().analysis.rulebook
+    plain = dataclasses.replace(rulebook, index=None)
+    texts = [(r["title"], r["text"]) for r in records("seeds")] + [
+        ("US curbs on H20 chips", "The US Commerce Department said Nvidia's H20 needs a licence. 美国商务部称英伟达H20芯片需许可证。"),
+        ("DeepSeekV4适配华为升腾", "AI芯片股大涨，寒武纪涨停。deepseek-v4 的训练用上了国产算力。"),
+        ("", "us and china: no capitals here, so CAPS(US) must not match."),
+    ]
+    for title, text in texts:
+        indexed, scanned = rulebook.document(title, text), plain.document(title, text)
+        assert repr(rulebook.label(indexed)) == repr(plain.label(scanned)), title
+    index = PieceIndex([compile_query("CAPS(US) OR chip* OR 芯片", {}).root])
+    doc = Document.from_text("", "US chipmakers 芯片", index)
+    assert doc.has_piece("chip", False) and doc.has_piece("US", True) and not doc.has_piece("us", True)
+    assert not doc.has_piece("huawei", False) and doc.has_piece("makers", False)  # not indexed: looked for directly
+    assert pickle.loads(pickle.dumps(index)).occurring("a chip", False) == {"chip"}
+
+
 def _rulebook_with(tmp_path, old: str, new: str):
     """Load the project's narratives.yaml with one edit, as a user would make it."""
     from pathlib import Path

@@ -24,6 +24,7 @@ from .rules import (
     Document,
     Match,
     Node,
+    PieceIndex,
     RuleError,
     compile_query,
     concept_node,
@@ -146,6 +147,7 @@ class Rulebook:
     measures: MeasureSettings
     source: str
     strip: re.Pattern[str] | None = None
+    index: PieceIndex | None = None  # every rule's literal pieces, found in a document in one pass
 
     def narrative(self, name: str) -> RuleSet:
         """One narrative by name."""
@@ -160,7 +162,7 @@ class Rulebook:
         if self.strip:
             lines = (self.strip.sub("", line).strip() for line in lines)
         kept = [line for line in lines if line and not (self.skip_lines and self.skip_lines.search(line))]
-        return Document.from_text(title, "\n".join(kept))
+        return Document.from_text(title, "\n".join(kept), self.index)
 
     def label(self, doc: Document) -> tuple[Label, ...]:
         """The narratives and frames a document carries, each with its rule, salience and the words behind it."""
@@ -250,8 +252,10 @@ def _compile_file(spec: RulesFile, root: yaml.Node | None, path: Path, simplify)
         frames = [build(f, fb, ("narratives", name, "frames", f)) for f, fb in body.frames.items()]
         narratives.append(build(name, body, ("narratives", name), frames))
     join = (lambda patterns: re.compile("|".join(f"(?:{p})" for p in patterns), re.I | re.M) if patterns else None)
+    queries = [q for n in narratives for s in (n, *n.frames)
+               for q in (s.mention, s.evidence, *(c for _, c in s.rules), *(c for _, c in s.exclude)) if q is not None]
     return Rulebook(tuple(narratives), join(spec.text.skip_lines), join(spec.text.stop_at), spec.measures, str(path),
-                    join(spec.text.strip))
+                    join(spec.text.strip), PieceIndex(q.root for q in queries))
 
 
 def load_rulebook(path: Path, simplify=lambda s: s) -> Rulebook:

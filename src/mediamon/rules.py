@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Callable, Iterable
 
+import ahocorasick
 import pyparsing as pp
 
 from .normalize import HAN, HAN_CHARS
@@ -229,9 +230,11 @@ class Document:
     _results: dict[tuple[int, frozenset[int]], tuple[Node, Match]] = field(default_factory=dict)  # by (id, scope)
     _scopes: dict[str, frozenset[int]] = field(default_factory=dict)
     _folded: str | None = None
+    index: PieceIndex | None = None  # the rulebook's literal pieces, to find which occur in one pass
+    _present: dict[bool, set[str]] = field(default_factory=dict)
 
     @classmethod
-    def from_text(cls, title: str, text: str) -> Document:
+    def from_text(cls, title: str, text: str, index: PieceIndex | None = None) -> Document:
         """Split a simplified-script headline and text into sentences and paragraphs."""
         sentences = [Sentence(title.strip(), -1, True, False)] if title.strip() else []
         lead_left = LEAD_SENTENCES
@@ -243,7 +246,7 @@ class Document:
                 lead = lead_left > 0 and len(part) >= LEAD_MIN_CHARS
                 lead_left -= lead
                 sentences.append(Sentence(part, p, False, lead))
-        doc = cls(sentences)
+        doc = cls(sentences, index=index)
         doc.joined = "\n".join(s.text for s in sentences)
         # Lower-case character by character, so offsets in `lower` are offsets in `joined`.
         doc.lower = "".join(c.lower() if len(c.lower()) == 1 else c for c in doc.joined)
@@ -264,6 +267,19 @@ class Document:
         if self._folded is None:
             self._folded = self.lower.translate(_FOLD)
         return self._folded
+
+    def has_piece(self, piece: str, case_sensitive: bool) -> bool:
+        """Does the text (folded, unless case-sensitive) contain a term's literal piece? The rulebook's pieces are
+        all found in one pass per document; any other is looked for directly."""
+        if not piece:
+            return True
+        text = self.joined if case_sensitive else self.folded()
+        if self.index is None or piece not in self.index.pieces[case_sensitive]:
+            return piece in text
+        present = self._present.get(case_sensitive)
+        if present is None:
+            present = self._present[case_sensitive] = self.index.occurring(text, case_sensitive)
+        return piece in present
 
     def sentence_at(self, offset: int) -> int:
         """The index of the sentence holding a character offset."""
@@ -383,6 +399,44 @@ def _anchors(terms: tuple[str, ...], case_sensitive: bool) -> tuple[str, ...]:
     return tuple(pieces)
 
 
+class PieceIndex:
+    """The literal pieces of a rulebook's term lists (`_anchors`) in an Aho-Corasick automaton per case mode
+    (pyahocorasick): one pass over a document tells which occur, where a substring test per term took a pass
+    per term. Built where it is first used, and not pickled (each process builds its own)."""
+
+    def __init__(self, roots: Iterable[Node]):
+        """Collect the pieces of every term list under these query roots."""
+        pieces: dict[bool, set[str]] = {False: set(), True: set()}
+        stack, seen = list(roots), set()
+        while stack:
+            node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if isinstance(node, Terms):
+                pieces[node.case_sensitive].update(p for p in _anchors(node.terms, node.case_sensitive) if p)
+            stack.extend(_children(node))
+        self.pieces = {mode: frozenset(found) for mode, found in pieces.items()}
+        self._automata: dict[bool, ahocorasick.Automaton | None] = {}
+
+    def __getstate__(self) -> dict:
+        """Pickle the pieces only: the automata are rebuilt on first use."""
+        return {"pieces": self.pieces, "_automata": {}}
+
+    def occurring(self, text: str, case_sensitive: bool) -> set[str]:
+        """The pieces of this mode that occur in the text."""
+        if case_sensitive not in self._automata:
+            automaton = None
+            if self.pieces[case_sensitive]:
+                automaton = ahocorasick.Automaton()
+                for piece in self.pieces[case_sensitive]:
+                    automaton.add_word(piece, piece)
+                automaton.make_automaton()
+            self._automata[case_sensitive] = automaton
+        automaton = self._automata[case_sensitive]
+        return {piece for _, piece in automaton.iter(text)} if automaton is not None else set()
+
+
 def _recall(cache: dict, key: object, node: Node):
     """What `cache` keeps under `key` for this very node, or None. Entries are (node, value) and keyed by the
     node's id: hashing a frozen tree on every lookup is dear, and keeping the node means its id cannot be reused."""
@@ -419,8 +473,7 @@ class Compiled:
             found: dict[int, list[Hit]] = {}
             # A term whose literal piece is not in the text cannot match: the regex scans for the others only
             # (the same matches as the whole list's, as an absent term never wins), and none when none is left.
-            checked = doc.joined if node.case_sensitive else doc.folded()
-            present = tuple(t for t, piece in zip(node.terms, _anchors(*key)) if piece in checked)
+            present = tuple(t for t, piece in zip(node.terms, _anchors(*key)) if doc.has_piece(piece, node.case_sensitive))
             for m in _pattern(present, node.case_sensitive).finditer(haystack) if present else ():
                 if m.end() > m.start():
                     hit = Hit(doc.sentence_at(m.start()), doc.word_at(m.start()), doc.joined[m.start():m.end()],
