@@ -56,6 +56,9 @@ def test_script_detection():
     """Simplified, traditional, English and other text are told apart."""
     assert detect_script("美国商务部周二宣布新的出口管制规则，英伟达芯片对华出口需要许可证。") == ("zh", "zh-Hans")
     assert detect_script("美國商務部週二宣布新的出口管制規則，輝達晶片對華出口需要許可證。") == ("zh", "zh-Hant")
+    # Characters simplified alone but traditional in these words: a close count is settled by converting the text.
+    assert detect_script("干涉內政") == ("zh", "zh-Hant")
+    assert detect_script("皇后大道東") == ("zh", "zh-Hant")
     assert detect_script("The Commerce Department said on Tuesday that Nvidia would need a licence.") == ("en", "en")
     assert detect_script("Die Regierung hat neue Regeln für Chips beschlossen, sagte ein Sprecher.")[0] == "other"
 

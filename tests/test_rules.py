@@ -136,7 +136,11 @@ def test_the_piece_index_finds_what_a_substring_test_finds():
     doc = Document.from_text("", "US chipmakers 芯片", index)
     assert doc.has_piece("chip", False) and doc.has_piece("US", True) and not doc.has_piece("us", True)
     assert not doc.has_piece("huawei", False) and doc.has_piece("makers", False)  # not indexed: looked for directly
-    assert pickle.loads(pickle.dumps(index)).occurring("a chip", False) == {"chip"}
+    assert index.occurring("a chip", False) == {"chip"} and index._automata  # built on first use
+    loaded = pickle.loads(pickle.dumps(rulebook))  # as the extraction processes receive it
+    assert loaded.index._automata == {} and loaded.index.pieces == rulebook.index.pieces
+    title, text = texts[0]
+    assert repr(loaded.label(loaded.document(title, text))) == repr(rulebook.label(rulebook.document(title, text)))
 
 
 def _rulebook_with(tmp_path, old: str, new: str):

@@ -138,10 +138,16 @@ def detect_script(text: str) -> tuple[str, str]:
     han = HAN.findall(sample)
     words = _LATIN_WORD.findall(sample)
     if len(han) >= 20 or (han and len(han) * 2 >= len(words)):
-        traditional, simplified = _one_script_chars()
-        if sum(c in traditional for c in han) > sum(c in simplified for c in han):
-            return "zh", "zh-Hant"
-        return "zh", "zh-Hans"
+        traditional_only, simplified_only = _one_script_chars()
+        traditional = sum(c in traditional_only for c in han)
+        simplified = sum(c in simplified_only for c in han)
+        if abs(traditional - simplified) <= max(2, (traditional + simplified) // 4):
+            # A close call: some characters (干, 后, 里) are simplified alone but traditional in words (干涉,
+            # 皇后, 公里), which only converting the text itself, word by word, tells apart.
+            chars = "".join(han)
+            traditional = sum(a != b for a, b in zip(chars, _converter("t2s").convert(chars)))
+            simplified = sum(a != b for a, b in zip(chars, _converter("s2t").convert(chars)))
+        return ("zh", "zh-Hant") if traditional > simplified else ("zh", "zh-Hans")
     if words and sum(w.lower() in _ENGLISH_STOPWORDS for w in words) >= max(1, len(words) // 25):
         return "en", "en"
     return "other", "other"
