@@ -16,7 +16,7 @@ import logging
 import re
 import threading
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -59,6 +59,8 @@ class Lexicon:
     user_words: frozenset[str]
     background_en: dict[str, float]          # English word -> share of background news texts using it
     background_docs: int
+    # Whether a Chinese token is a content term depends on the token alone: each is judged once per process.
+    han_verdicts: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
 
     def canonical(self, token: str) -> str:
         """The canonical term of a token (itself when it has no alias)."""
@@ -164,9 +166,11 @@ def _is_content(token: str, lex: Lexicon, tags: dict[str, str], freq: dict[str, 
     if token in lex.stop_zh or token in lex.stop_en or not _TOKEN_OK.search(token) or len(token) < 2:
         return False
     if HAN.search(token):
-        if token in lex.user_words:
-            return True
-        return tags.get(token, "x") in CONTENT_TAGS and freq.get(token, 0) < COMMON_ZH_FREQ
+        verdict = lex.han_verdicts.get(token)
+        if verdict is None:
+            verdict = lex.han_verdicts[token] = (token in lex.user_words or (
+                tags.get(token, "x") in CONTENT_TAGS and freq.get(token, 0) < COMMON_ZH_FREQ))
+        return verdict
     if _CODE.fullmatch(token):
         return True
     if token.isdigit() or len(token) < 3:
@@ -186,7 +190,8 @@ def tokens(text_simplified: str, lang: str, lexicon: Lexicon, names_from: str | 
     names = proper_names(text_simplified if names_from is None else names_from)
     lowered = text_simplified.lower()
     for pattern, joined in lexicon.phrases:
-        lowered = pattern.sub(joined, lowered)
+        if joined[:joined.index("-")] in lowered:  # its first word must be there (a regex pass is dearer)
+            lowered = pattern.sub(joined, lowered)
     userdict = str(lexicon.userdict)
     if lang == "zh" or HAN.search(lowered):
         raw = _segmenter(userdict).cut(lowered, False)
