@@ -25,6 +25,7 @@ import math
 import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from itertools import accumulate
 from typing import Callable, Iterable
 
 import ahocorasick
@@ -248,17 +249,21 @@ class Document:
                 sentences.append(Sentence(part, p, False, lead))
         doc = cls(sentences, index=index)
         doc.joined = "\n".join(s.text for s in sentences)
-        # Lower-case character by character, so offsets in `lower` are offsets in `joined`.
-        doc.lower = "".join(c.lower() if len(c.lower()) == 1 else c for c in doc.joined)
+        # Offsets in `lower` must be offsets in `joined`: str.lower() keeps them except for İ (two characters
+        # lower) and Σ (final sigma depends on context), where the text is lowered character by character.
+        if "\u0130" in doc.joined or "\u03a3" in doc.joined:
+            doc.lower = "".join(c.lower() if len(c.lower()) == 1 else c for c in doc.joined)
+        else:
+            doc.lower = doc.joined.lower()
         offset = 0
         for s in sentences:
             doc.starts.append(offset)
             offset += len(s.text) + 1
-        position = 0.0
-        for match in _WORDISH.finditer(doc.lower):  # a Latin word is one word; a Chinese character half of one
-            doc._word_starts.append(match.start())
-            doc._word_pos.append(position)
-            position += 0.5 if HAN.match(match.group()) else 1.0
+        # A Latin word is one word, a Chinese character half of one (every Han character is at or above U+3400,
+        # every letter or digit _WORDISH matches otherwise below it).
+        doc._word_starts = [match.start() for match in _WORDISH.finditer(doc.lower)]
+        lower = doc.lower
+        doc._word_pos = list(accumulate((0.5 if lower[i] >= "\u3400" else 1.0 for i in doc._word_starts), initial=0.0))[:-1]
         return doc
 
     def folded(self) -> str:
