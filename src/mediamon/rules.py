@@ -233,6 +233,7 @@ class Document:
     _folded: str | None = None
     index: PieceIndex | None = None  # the rulebook's literal pieces, to find which occur in one pass
     _present: dict[bool, set[str]] = field(default_factory=dict)
+    _scans: dict[int, dict[int, tuple[Hit, ...]]] = field(default_factory=dict)  # by term list (_TermList.key)
 
     @classmethod
     def from_text(cls, title: str, text: str, index: PieceIndex | None = None) -> Document:
@@ -278,13 +279,17 @@ class Document:
         all found in one pass per document; any other is looked for directly."""
         if not piece:
             return True
-        text = self.joined if case_sensitive else self.folded()
         if self.index is None or piece not in self.index.pieces[case_sensitive]:
-            return piece in text
-        present = self._present.get(case_sensitive)
-        if present is None:
-            present = self._present[case_sensitive] = self.index.occurring(text, case_sensitive)
-        return piece in present
+            return piece in (self.joined if case_sensitive else self.folded())
+        return piece in self.present(case_sensitive)
+
+    def present(self, case_sensitive: bool) -> set[str]:
+        """The rulebook's pieces of this case mode that occur in the text (needs `index`)."""
+        found = self._present.get(case_sensitive)
+        if found is None:
+            text = self.joined if case_sensitive else self.folded()
+            found = self._present[case_sensitive] = self.index.occurring(text, case_sensitive)
+        return found
 
     def sentence_at(self, offset: int) -> int:
         """The index of the sentence holding a character offset."""
@@ -404,6 +409,28 @@ def _anchors(terms: tuple[str, ...], case_sensitive: bool) -> tuple[str, ...]:
     return tuple(pieces)
 
 
+@dataclass(frozen=True, slots=True)
+class _TermList:
+    """What scanning a term list needs, worked out once per node: a small key shared by equal lists (hashing the
+    terms on every lookup was dear), each term's literal piece, and those pieces as a set."""
+
+    key: int
+    case_sensitive: bool
+    anchors: tuple[str, ...]
+    pieces: frozenset[str]
+    always: bool  # a term without a literal piece: scanned for whatever the text holds
+
+
+_TERM_LIST_KEYS: dict[tuple[tuple[str, ...], bool], int] = {}
+
+
+def _term_list(node: Terms) -> _TermList:
+    """The scanning facts of a term list (see _TermList); memoised by node identity below."""
+    key = _TERM_LIST_KEYS.setdefault((node.terms, node.case_sensitive), len(_TERM_LIST_KEYS))
+    anchors = _anchors(node.terms, node.case_sensitive)
+    return _TermList(key, node.case_sensitive, anchors, frozenset(p for p in anchors if p), "" in anchors)
+
+
 class PieceIndex:
     """The literal pieces of a rulebook's term lists (`_anchors`) in an Aho-Corasick automaton per case mode
     (pyahocorasick): one pass over a document tells which occur, where a substring test per term took a pass
@@ -423,10 +450,18 @@ class PieceIndex:
             stack.extend(_children(node))
         self.pieces = {mode: frozenset(found) for mode, found in pieces.items()}
         self._automata: dict[bool, ahocorasick.Automaton | None] = {}
+        self._covers: dict[int, bool] = {}
 
     def __getstate__(self) -> dict:
-        """Pickle the pieces only: the automata are rebuilt on first use."""
-        return {"pieces": self.pieces, "_automata": {}}
+        """Pickle the pieces only: the automata (and the per-process term list keys) are rebuilt on first use."""
+        return {"pieces": self.pieces, "_automata": {}, "_covers": {}}
+
+    def covers(self, terms: _TermList) -> bool:
+        """Are all of a term list's pieces in the index (so that none occurring is known from one set test)?"""
+        covered = self._covers.get(terms.key)
+        if covered is None:
+            covered = self._covers[terms.key] = not terms.always and terms.pieces <= self.pieces[terms.case_sensitive]
+        return covered
 
     def occurring(self, text: str, case_sensitive: bool) -> set[str]:
         """The pieces of this mode that occur in the text."""
@@ -472,21 +507,32 @@ class Compiled:
         cached = _recall(doc._hits, id(node), node)  # by node first, then by its terms (equal lists scan once)
         if cached is not None:
             return cached
-        key = (node.terms, node.case_sensitive)
-        if key not in doc._hits:
-            haystack = doc.joined if node.case_sensitive else doc.lower
-            found: dict[int, list[Hit]] = {}
-            # A term whose literal piece is not in the text cannot match: the regex scans for the others only
-            # (the same matches as the whole list's, as an absent term never wins), and none when none is left.
-            present = tuple(t for t, piece in zip(node.terms, _anchors(*key)) if doc.has_piece(piece, node.case_sensitive))
-            for m in _pattern(present, node.case_sensitive).finditer(haystack) if present else ():
-                if m.end() > m.start():
-                    hit = Hit(doc.sentence_at(m.start()), doc.word_at(m.start()), doc.joined[m.start():m.end()],
-                              m.start(), m.end(), doc.word_after(m.end() - 1))
-                    found.setdefault(hit.sentence, []).append(hit)
-            doc._hits[key] = {i: tuple(h) for i, h in found.items()}
-        doc._hits[id(node)] = (node, doc._hits[key])
-        return doc._hits[key]
+        terms = _term_list(node)
+        found = doc._scans.get(terms.key)
+        if found is None:
+            found = doc._scans[terms.key] = Compiled._scan(node, terms, doc)
+        doc._hits[id(node)] = (node, found)
+        return found
+
+    @staticmethod
+    def _scan(node: Terms, terms: _TermList, doc: Document) -> dict[int, tuple[Hit, ...]]:
+        """Scan the text for a term list: its hits by sentence."""
+        # A term whose literal piece is not in the text cannot match: the regex scans for the others only (the
+        # same matches as the whole list's, as an absent term never wins), and none when none is left; most lists
+        # have no piece in a given text, which one set test against the rulebook's index tells.
+        if doc.index is not None and doc.index.covers(terms) and terms.pieces.isdisjoint(doc.present(terms.case_sensitive)):
+            return {}
+        present = tuple(t for t, piece in zip(node.terms, terms.anchors) if doc.has_piece(piece, terms.case_sensitive))
+        if not present:
+            return {}
+        haystack = doc.joined if terms.case_sensitive else doc.lower
+        found: dict[int, list[Hit]] = {}
+        for m in _pattern(present, terms.case_sensitive).finditer(haystack):
+            if m.end() > m.start():
+                hit = Hit(doc.sentence_at(m.start()), doc.word_at(m.start()), doc.joined[m.start():m.end()],
+                          m.start(), m.end(), doc.word_after(m.end() - 1))
+                found.setdefault(hit.sentence, []).append(hit)
+        return {i: tuple(h) for i, h in found.items()}
 
     def evaluate(self, doc: Document, scope: frozenset[int] | None = None) -> Match:
         """Does the query match the document (or the sentences of `scope`)?"""
@@ -763,3 +809,6 @@ def matched_words(match: Match, doc: Document, limit: int = 8) -> tuple[str, ...
         where = "title" if s.in_title else ("lead" if s.in_lead else f"s{i}")
         out.append(f"{where}: {' + '.join(by_sentence[i][:4])}")
     return tuple(out[:limit])
+
+
+_term_list = _by_identity(_term_list)
