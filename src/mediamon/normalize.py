@@ -132,6 +132,12 @@ def _one_script_chars() -> tuple[frozenset[str], frozenset[str]]:
             frozenset(c for c, s in zip(chars, to_traditional) if s != c))
 
 
+def changed_by_conversion(han: str) -> tuple[int, int]:
+    """(traditional, simplified): how many of these Han characters OpenCC's t2s, resp. s2t, changes, word by word."""
+    return (sum(a != b for a, b in zip(han, _converter("t2s").convert(han))),
+            sum(a != b for a, b in zip(han, _converter("s2t").convert(han))))
+
+
 def detect_script(text: str) -> tuple[str, str]:
     """(lang, script) of a text: zh-Hans or zh-Hant by characters only one script has, en, or other."""
     sample = text[:4000]
@@ -144,9 +150,7 @@ def detect_script(text: str) -> tuple[str, str]:
         if abs(traditional - simplified) <= max(2, (traditional + simplified) // 4):
             # A close call: some characters (干, 后, 里) are simplified alone but traditional in words (干涉,
             # 皇后, 公里), which only converting the text itself, word by word, tells apart.
-            chars = "".join(han)
-            traditional = sum(a != b for a, b in zip(chars, _converter("t2s").convert(chars)))
-            simplified = sum(a != b for a, b in zip(chars, _converter("s2t").convert(chars)))
+            traditional, simplified = changed_by_conversion("".join(han))
         return ("zh", "zh-Hant") if traditional > simplified else ("zh", "zh-Hans")
     if words and sum(w.lower() in _ENGLISH_STOPWORDS for w in words) >= max(1, len(words) // 25):
         return "en", "en"

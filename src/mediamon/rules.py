@@ -26,12 +26,14 @@ import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import accumulate
-from typing import Callable, Iterable
+from typing import Callable, Iterable, TypeVar
 
 import ahocorasick
 import pyparsing as pp
 
 from .normalize import HAN, HAN_CHARS
+
+T = TypeVar("T")
 
 pp.ParserElement.enable_packrat()
 
@@ -227,7 +229,7 @@ class Document:
     starts: list[int] = field(default_factory=list)
     _word_starts: list[int] = field(default_factory=list)
     _word_pos: list[float] = field(default_factory=list)
-    _hits: dict[object, dict[int, tuple[Hit, ...]]] = field(default_factory=dict)
+    _hits: dict[int, tuple[Terms, dict[int, tuple[Hit, ...]]]] = field(default_factory=dict)  # by node id
     _results: dict[tuple[int, frozenset[int]], tuple[Node, Match]] = field(default_factory=dict)  # by (id, scope)
     _scopes: dict[str, frozenset[int]] = field(default_factory=dict)
     _folded: str | None = None
@@ -409,6 +411,29 @@ def _anchors(terms: tuple[str, ...], case_sensitive: bool) -> tuple[str, ...]:
     return tuple(pieces)
 
 
+def _recall(cache: dict, key: object, node: Node):
+    """What `cache` keeps under `key` for this very node, or None. Entries are (node, value) and keyed by the
+    node's id: hashing a frozen tree on every lookup is dear, and keeping the node means its id cannot be reused."""
+    kept = cache.get(key)
+    return kept[1] if kept is not None and kept[0] is node else None
+
+
+def _by_identity(compute: Callable[[Node], T]) -> Callable[[Node], T]:
+    """Memoise a property of a node by its identity: an lru_cache would hash the whole tree (frozen dataclasses
+    do not keep their hash) on every call, which cost more than the property itself."""
+    memo: dict[int, tuple[Node, T]] = {}
+
+    def cached(node: Node) -> T:
+        """The property, computed once per node object."""
+        value = _recall(memo, id(node), node)
+        if value is None:
+            value = compute(node)
+            memo[id(node)] = (node, value)
+        return value
+
+    return cached
+
+
 @dataclass(frozen=True, slots=True)
 class _TermList:
     """What scanning a term list needs, worked out once per node: a small key shared by equal lists (hashing the
@@ -424,8 +449,9 @@ class _TermList:
 _TERM_LIST_KEYS: dict[tuple[tuple[str, ...], bool], int] = {}
 
 
+@_by_identity
 def _term_list(node: Terms) -> _TermList:
-    """The scanning facts of a term list (see _TermList); memoised by node identity below."""
+    """The scanning facts of a term list (see _TermList), once per node."""
     key = _TERM_LIST_KEYS.setdefault((node.terms, node.case_sensitive), len(_TERM_LIST_KEYS))
     anchors = _anchors(node.terms, node.case_sensitive)
     return _TermList(key, node.case_sensitive, anchors, frozenset(p for p in anchors if p), "" in anchors)
@@ -475,13 +501,6 @@ class PieceIndex:
             self._automata[case_sensitive] = automaton
         automaton = self._automata[case_sensitive]
         return {piece for _, piece in automaton.iter(text)} if automaton is not None else set()
-
-
-def _recall(cache: dict, key: object, node: Node):
-    """What `cache` keeps under `key` for this very node, or None. Entries are (node, value) and keyed by the
-    node's id: hashing a frozen tree on every lookup is dear, and keeping the node means its id cannot be reused."""
-    kept = cache.get(key)
-    return kept[1] if kept is not None and kept[0] is node else None
 
 
 def _near_hits(left: tuple[Hit, ...], right: tuple[Hit, ...], within: int | str) -> tuple[Hit, ...]:
@@ -641,22 +660,6 @@ class Compiled:
         return Match(bool(found), tuple(found))
 
 
-def _by_identity(compute: Callable[[Node], bool]) -> Callable[[Node], bool]:
-    """Memoise a property of a node by its identity: an lru_cache would hash the whole tree (frozen dataclasses
-    do not keep their hash) on every call, which cost more than the property itself."""
-    memo: dict[int, tuple[Node, bool]] = {}
-
-    def cached(node: Node) -> bool:
-        """The property, computed once per node object."""
-        value = _recall(memo, id(node), node)
-        if value is None:
-            value = compute(node)
-            memo[id(node)] = (node, value)
-        return value
-
-    return cached
-
-
 def _children(node: Node) -> tuple[Node, ...]:
     """The nodes a node is made of (none for a term list)."""
     if isinstance(node, (And, Or)):
@@ -809,6 +812,3 @@ def matched_words(match: Match, doc: Document, limit: int = 8) -> tuple[str, ...
         where = "title" if s.in_title else ("lead" if s.in_lead else f"s{i}")
         out.append(f"{where}: {' + '.join(by_sentence[i][:4])}")
     return tuple(out[:limit])
-
-
-_term_list = _by_identity(_term_list)

@@ -56,6 +56,12 @@ def _lead_title(text: str) -> str:
     return first[:48] + ("…" if len(first) > 48 else "")
 
 
+def seed_text(seed: SeedEntry, raw: bytes) -> tuple[str, str]:
+    """(title, text) of a seed's file as the pipeline reads it: the cleaned text, and its headline or a stand-in."""
+    text = clean_text(raw.decode("utf-8"))
+    return seed.title or _lead_title(text), text
+
+
 def load_seeds(first_seen_at: datetime, directory: Path, analysis: AnalysisConfig,
                protected: dict[str, str] | None = None) -> list[Article]:
     """The seed articles as baseline Articles; a file whose hash differs from the manifest is refused."""
@@ -64,7 +70,7 @@ def load_seeds(first_seen_at: datetime, directory: Path, analysis: AnalysisConfi
         raw = (directory / seed.file).read_bytes()
         if hashlib.sha256(raw).hexdigest() != seed.sha256:
             raise ConfigError(f"{directory / seed.file}: content differs from the sha256 in manifest.yaml")
-        text = clean_text(raw.decode("utf-8"))
+        title, text = seed_text(seed, raw)
         simplified = to_simplified(text, protected)
         lang, script = detect_script(text)
         canonical = f"seed://{seed.file}"
@@ -72,7 +78,7 @@ def load_seeds(first_seen_at: datetime, directory: Path, analysis: AnalysisConfi
         articles.append(with_analysis(Article(
             article_id=article_id(canonical), source_id="seed", outlet=seed.outlet,
             url=seed.original_url or canonical, canonical_url=canonical,
-            title=seed.title or _lead_title(text), author=None, published_at=published,
+            title=title, author=None, published_at=published,
             first_seen_at=first_seen_at, lang=lang, script=script, text=text, text_simplified=simplified,
             text_hash=text_fingerprint(simplified), word_count=word_count(text), extraction="seed",
             guid=seed.file, topics=seed.narratives, is_baseline=True,

@@ -90,12 +90,10 @@ def _page_text(shared: Path, relative: str) -> tuple[str, str]:
 
 def _seed_text(name: str) -> tuple[str, str]:
     """(title, text) of one of the project's seed articles, whole, as the pipeline loads it."""
-    from mediamon.normalize import clean_text
-    from mediamon.seeds import _lead_title, read_manifest
+    from mediamon.seeds import read_manifest, seed_text
 
-    entry = next(s for s in read_manifest(ROOT / "seeds") if s.file == name)
-    text = clean_text((ROOT / "seeds" / name).read_text("utf-8"))
-    return entry.title or _lead_title(text), text
+    seed = next(s for s in read_manifest(ROOT / "seeds") if s.file == name)
+    return seed_text(seed, (ROOT / "seeds" / name).read_bytes())
 
 
 def resolve(ref: str, shared: Path = SHARED) -> tuple[str, str]:
