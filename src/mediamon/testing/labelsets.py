@@ -1,6 +1,7 @@
 """Reader-labelled sets for `mediamon narratives evaluate`, built from ../shared at run time (text never tracked).
 
     python -m mediamon.testing.labelsets --set dev --part check --out /tmp/dev-check.jsonl
+    python -m mediamon.testing.labelsets --batch 12 --out /tmp/batch12.jsonl
 
 Sets: `dev` is ../shared/labels (208 items, two readers) with the frames our two readers gave its
 chip-control and valuation items (labels/dev_frames.jsonl); `extra` is the items our readers labelled
@@ -159,8 +160,17 @@ def seed_records() -> list[dict]:
     return out
 
 
-def records(which: str = "all", part: str = "all", shared: Path = SHARED) -> list[dict]:
-    """The records of a set ('dev', 'extra', 'all' = both, 'seeds') and part ('tune', 'check', 'all')."""
+def batch_refs(batch: int) -> set[str]:
+    """The references our readers read in one batch (labels/readers/reader_A.jsonl records each item's batch)."""
+    return {r["ref"] for r in _jsonl(LABELS / "readers/reader_A.jsonl") if r.get("batch") == batch}
+
+
+def records(which: str = "all", part: str = "all", shared: Path = SHARED, batch: int | None = None) -> list[dict]:
+    """The records of a set ('dev', 'extra', 'all' = both, 'seeds') and part ('tune', 'check', 'all'), or of one
+    reader batch (a held-out check of the rules as they stood before it)."""
+    if batch is not None:
+        refs = batch_refs(batch)
+        return [r for r in extra_records(shared) if r["id"] in refs and part in ("all", r["part"])]
     if which == "seeds":
         return [r for r in seed_records() if part in ("all", r["part"])]
     chosen = (dev_records(shared) if which in ("dev", "all") else []) + (extra_records(shared) if which in ("extra", "all") else [])
@@ -172,9 +182,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", dest="which", choices=("dev", "extra", "all", "seeds"), default="all")
     parser.add_argument("--part", choices=("tune", "check", "all"), default="all")
+    parser.add_argument("--batch", type=int, help="only the items of one reader batch (labels/README.md lists them)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    rows = records(args.which, args.part)
+    rows = records(args.which, args.part, batch=args.batch)
     args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     print(f"{len(rows)} items written to {args.out}")
 

@@ -1,0 +1,215 @@
+"""Reader batches, drawn and merged by command: which unread items of ../shared two readers get next, and the gold.
+
+    python -m mediamon.testing.batches draw --batch 13 --out /tmp/b13      # items.jsonl (halves for batch 9)
+    python -m mediamon.testing.batches merge --batch 13 --items /tmp/b13/items.jsonl A.jsonl B.jsonl
+    python -m mediamon.testing.batches check                               # re-draws every batch, compares
+
+A batch is drawn from the items not read before it (the readers' files record each item's batch), with a
+fixed seed, so any draw can be re-run and checked against what the readers were given. Batches 1-8 were
+drawn by scratch scripts before this module; labels/README.md describes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from mediamon.testing import labelsets
+
+NARRATIVES = ["chinese_ai", "chip_controls", "ai_valuations"]
+
+_EXPOSIR_WORDS = (r"DeepSeek|深度求索|Qwen|通义|Kimi|月之暗面|Manus|豆包|文心|智谱|MiniMax|阶跃|百川|大模型|人工智能|\bAI\b|"
+                  r"Nvidia|英伟达|輝達|芯片|晶片|chip|semiconductor|半导体|SMIC|中芯|华为|Huawei|昇腾|H20|出口管制|"
+                  r"export control|估值|泡沫|bubble|valuation|市值|capex|资本开支")
+_HEADLINE_AI_WORDS = (r"DeepSeek|深度求索|Qwen|千问|通义|Kimi|月之暗面|Manus|豆包|文心|智谱|MiniMax|阶跃|大模型|人工智能|\bAI\b|"
+                      r"智能体|英伟达|芯片|半导体|中芯|华为|昇腾|H20|H200|出口管制|管制|估值|泡沫|市值|资本开支|算力|寒武纪|OpenAI")
+_HEADLINE_CHIP_WORDS = (r"英伟达|Nvidia|芯片|半导体|中芯|昇腾|H20|H200|出口管制|管制|实体清单|光刻|ASML|阿斯麦|估值|泡沫|市值|股价|"
+                        r"美股|港股|资本开支|算力|寒武纪|摩尔线程|OpenAI|DeepSeek|大模型")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one batch was drawn: its source, the words that make an item a candidate, how many of each, the seed."""
+
+    source: str  # "exposir", "haoqi7" or "aeb" (the English pages of scrapinghub's extraction benchmark)
+    words: str = ""
+    candidates: int | None = None  # None: every candidate
+    others: int = 0
+    seed: int = 0
+    mixed: bool = False  # draw from candidates and others together (an everyday-news check)
+    halves: bool = False
+
+
+SPECS = {
+    9: Spec("exposir", _EXPOSIR_WORDS, None, 60, 9, halves=True),
+    10: Spec("haoqi7", _HEADLINE_AI_WORDS, 220, 40, 10),
+    11: Spec("haoqi7", _HEADLINE_CHIP_WORDS, 230, 20, 11),
+    12: Spec("exposir", _EXPOSIR_WORDS, 220, 0, 12, mixed=True),
+    13: Spec("haoqi7", _HEADLINE_AI_WORDS + "|" + _HEADLINE_CHIP_WORDS, 250, 30, 13),
+    14: Spec("aeb", "", None, 0, 14),
+}
+
+
+def _jsonl(path: Path) -> list[dict]:
+    """The records of a JSON-lines file, or none when it is absent."""
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()] if path.exists() else []
+
+
+def read_before(batch: int, labels: Path = labelsets.LABELS) -> set[str]:
+    """References our readers had read before a batch was drawn (dev items are excluded by URL and title instead)."""
+    return {r["ref"] for r in _jsonl(labels / "readers/reader_A.jsonl")
+            if r.get("batch", 0) < batch and not r["ref"].startswith("dev:")}
+
+
+def _exposir_pool(read: set[str], shared: Path) -> list[dict]:
+    """Unread exposir items with text, whose headline no reader has seen (dev items included)."""
+    from mediamon.normalize import detect_script
+
+    items = labelsets._feed_items(shared)
+    dev = labelsets._jsonl(shared / "labels/dev_sample.jsonl")
+    dev_urls, dev_titles = {d.get("url") for d in dev}, {d.get("title") for d in dev}
+    read_titles = {items[r[8:]].get("title") for r in read if r.startswith("exposir:") and r[8:] in items}
+    pool = []
+    for key in sorted(items):
+        item = items[key]
+        title = item.get("title") or ""
+        if "exposir:" + key in read or item.get("url") in dev_urls or title in dev_titles or title in read_titles:
+            continue
+        text = labelsets.feed_item_text(item)
+        if len(title) + len(text) >= 30:
+            pool.append({"ref": "exposir:" + key, "title": title, "text": text,
+                         "lang": detect_script(title + "\n" + text)[1]})
+    return pool
+
+
+def _headline_pool(read: set[str], shared: Path) -> list[dict]:
+    """Unread haoqi7 headlines, each headline once, none a reader has already seen under another id."""
+    read_titles = set()
+    for ref in read:
+        try:
+            read_titles.add(labelsets.resolve(ref, shared)[0])
+        except (KeyError, ValueError, OSError):
+            pass
+    pool, seen = [], set()
+    for platform in ("ithome", "thepaper", "sina"):
+        for item_id, title in sorted(labelsets._headlines(shared, platform).items()):
+            ref = f"haoqi7:{platform}:{item_id}"
+            if ref in read or not title or title in read_titles or title in seen:
+                continue
+            seen.add(title)
+            pool.append({"ref": ref, "title": title, "text": "", "lang": "zh-Hans"})
+    return pool
+
+
+def _aeb_pool(read: set[str], shared: Path) -> list[dict]:
+    """The English news pages of scrapinghub's extraction benchmark, as readers see them (title, first characters)."""
+    out = []
+    for path in sorted((shared / "corpora/pages/scrapinghub-aeb/html").glob("*.html.gz")):
+        ref = "page:" + str(path.relative_to(shared / "corpora"))
+        if ref not in read:
+            title, text = labelsets.resolve(ref, shared)
+            out.append({"ref": ref, "title": title, "text": text, "lang": "en"})
+    return out
+
+
+def draw(batch: int, shared: Path = labelsets.SHARED) -> list[list[dict]]:
+    """The items of a batch, in the order readers got them (two halves for a halved batch)."""
+    spec = SPECS[batch]
+    read = read_before(batch)
+    pool = {"exposir": _exposir_pool, "haoqi7": _headline_pool, "aeb": _aeb_pool}[spec.source](read, shared)
+    words = re.compile(spec.words, re.I) if spec.words else None
+    hits = [r for r in pool if words and words.search(r["title"] + " " + r["text"])] if words else pool
+    rest = [r for r in pool if not (words and words.search(r["title"] + " " + r["text"]))] if words else []
+    rng = random.Random(spec.seed)
+    if spec.mixed:
+        sample = rng.sample(hits + rest, spec.candidates)
+    elif spec.source == "exposir":  # batch 9's order: every candidate, then the others, shuffled together
+        sample = hits + rng.sample(rest, spec.others)
+        rng.shuffle(sample)
+    else:
+        chosen = hits if spec.candidates is None else rng.sample(hits, min(spec.candidates, len(hits)))
+        sample = chosen + rng.sample(rest, min(spec.others, len(rest)))
+        rng.shuffle(sample)
+    if not spec.halves:
+        return [sample]
+    half = (len(sample) + 1) // 2
+    return [sample[:half], sample[half:]]
+
+
+def merge(batch: int, items: list[dict], first: list[dict], second: list[dict], labels: Path = labelsets.LABELS) -> dict:
+    """Append two readers' labels of a batch to the readers' files and the agreed labels to extra_gold.jsonl."""
+    by_id = [{r["id"]: r for r in reader} for reader in (first, second)]
+    agree: collections.Counter = collections.Counter()
+    rows_a, rows_b, gold = [], [], []
+    for item in items:
+        missing = [n for n, reader in zip("AB", by_id) if item["id"] not in reader]
+        if missing:
+            raise ValueError(f"batch {batch}: reader {' and '.join(missing)} gave no label for item {item['id']}")
+        x, y = by_id[0][item["id"]], by_id[1][item["id"]]
+        if not x["ref"] == y["ref"] == item["ref"]:
+            raise ValueError(f"batch {batch}: item {item['id']} has refs {x['ref']!r}, {y['ref']!r}, {item['ref']!r}")
+        for name in NARRATIVES:
+            agree[name] += (name in x["narratives"]) == (name in y["narratives"])
+        for reader, rows in ((x, rows_a), (y, rows_b)):
+            rows.append({"ref": item["ref"], "batch": batch,
+                         "narratives": sorted(reader["narratives"], key=NARRATIVES.index),
+                         "main": reader.get("main", "none"), "note": reader.get("note", "")})
+        gold.append({"ref": item["ref"], "lang": item["lang"],
+                     "narratives": [n for n in NARRATIVES if n in x["narratives"] and n in y["narratives"]],
+                     "disputed": [n for n in NARRATIVES if (n in x["narratives"]) != (n in y["narratives"])]})
+    if batch in {r.get("batch") for r in _jsonl(labels / "readers/reader_A.jsonl")}:
+        raise ValueError(f"batch {batch} is already in {labels / 'readers/reader_A.jsonl'}")
+    targets = (("readers/reader_A.jsonl", rows_a), ("readers/reader_B.jsonl", rows_b), ("extra_gold.jsonl", gold))
+    for name, rows in targets:
+        path = labels / name
+        with path.open("a", encoding="utf-8") as out:
+            out.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    return {"items": len(items), "agreement": dict(agree),
+            "positives": dict(collections.Counter(n for g in gold for n in g["narratives"])),
+            "disputed": dict(collections.Counter(n for g in gold for n in g["disputed"]))}
+
+
+def check(shared: Path = labelsets.SHARED) -> dict[int, bool]:
+    """Whether each batch's draw, re-run now, gives the items its readers read."""
+    recorded = collections.defaultdict(set)
+    for r in _jsonl(labelsets.LABELS / "readers/reader_A.jsonl"):
+        recorded[r.get("batch")].add(r["ref"])
+    return {batch: {r["ref"] for part in draw(batch, shared) for r in part} == recorded[batch]
+            for batch in SPECS if recorded[batch]}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Draw a batch, merge its two readers, or check that every recorded batch re-draws the same."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("draw")
+    d.add_argument("--batch", type=int, required=True, choices=sorted(SPECS))
+    d.add_argument("--out", type=Path, required=True)
+    m = sub.add_parser("merge")
+    m.add_argument("--batch", type=int, required=True)
+    m.add_argument("--items", type=Path, required=True, help="the items both readers read (one half of a halved batch)")
+    m.add_argument("readers", type=Path, nargs=2, help="the first and the second reader's JSON lines")
+    sub.add_parser("check")
+    args = parser.parse_args(argv)
+    if args.command == "draw":
+        args.out.mkdir(parents=True, exist_ok=True)
+        parts = draw(args.batch)
+        names = ["items.jsonl"] if len(parts) == 1 else [f"half{i}.jsonl" for i in range(1, len(parts) + 1)]
+        for name, part in zip(names, parts):
+            (args.out / name).write_text("".join(json.dumps({"id": i, **r}, ensure_ascii=False) + "\n"
+                                                 for i, r in enumerate(part, 1)), encoding="utf-8")
+            print(f"{len(part)} items written to {args.out / name}")
+    elif args.command == "merge":
+        print(json.dumps(merge(args.batch, _jsonl(args.items), _jsonl(args.readers[0]), _jsonl(args.readers[1]))))
+    else:
+        for batch, same in check().items():
+            print(f"batch {batch}: {'re-draws the same items' if same else 'DIFFERS from what its readers read'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Reader batches by command: a merge keeps both readers and only their agreement as gold; draws re-run the same."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import require_shared
+
+from mediamon.testing import batches, labelsets
+
+
+def _write(path, rows):
+    """Write rows as JSON lines, creating the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+@pytest.fixture
+def labels_dir(tmp_path):
+    """A labels folder with one earlier batch."""
+    earlier = [{"ref": "haoqi7:sina:1", "batch": 3, "narratives": [], "main": "none", "note": ""}]
+    _write(tmp_path / "readers/reader_A.jsonl", earlier)
+    _write(tmp_path / "readers/reader_B.jsonl", earlier)
+    _write(tmp_path / "extra_gold.jsonl", [{"ref": "haoqi7:sina:1", "lang": "zh-Hans", "narratives": [], "disputed": []}])
+    return tmp_path
+
+
+ITEMS = [{"id": 1, "ref": "haoqi7:sina:7", "lang": "zh-Hans"}, {"id": 2, "ref": "haoqi7:sina:8", "lang": "zh-Hans"}]
+
+
+def test_merge_keeps_both_readers_and_their_agreement_as_gold(labels_dir):
+    """Gold is what both said; what one said is disputed; each reader's labels are kept with the batch."""
+    first = [{"id": 1, "ref": "haoqi7:sina:7", "narratives": ["chip_controls", "chinese_ai"], "main": "chip_controls"},
+             {"id": 2, "ref": "haoqi7:sina:8", "narratives": [], "main": "none"}]
+    second = [{"id": 1, "ref": "haoqi7:sina:7", "narratives": ["chinese_ai"], "main": "chinese_ai"},
+              {"id": 2, "ref": "haoqi7:sina:8", "narratives": [], "main": "none"}]
+    summary = batches.merge(13, ITEMS, first, second, labels=labels_dir)
+    gold = [json.loads(line) for line in (labels_dir / "extra_gold.jsonl").read_text().splitlines()]
+    assert gold[1:] == [{"ref": "haoqi7:sina:7", "lang": "zh-Hans", "narratives": ["chinese_ai"], "disputed": ["chip_controls"]},
+                        {"ref": "haoqi7:sina:8", "lang": "zh-Hans", "narratives": [], "disputed": []}]
+    reader_a = [json.loads(line) for line in (labels_dir / "readers/reader_A.jsonl").read_text().splitlines()]
+    assert reader_a[1] == {"ref": "haoqi7:sina:7", "batch": 13, "narratives": ["chinese_ai", "chip_controls"],
+                           "main": "chip_controls", "note": ""}
+    assert summary["agreement"] == {"chinese_ai": 2, "chip_controls": 1, "ai_valuations": 2}
+    assert batches.read_before(14, labels_dir) == {"haoqi7:sina:1", "haoqi7:sina:7", "haoqi7:sina:8"}
+    assert batches.read_before(13, labels_dir) == {"haoqi7:sina:1"}
+
+
+def test_merge_refuses_a_gap_and_a_batch_merged_twice(labels_dir):
+    """A reader who skipped an item, or a batch already in the files, stops the merge before anything is written."""
+    full = [{"id": 1, "ref": "haoqi7:sina:7", "narratives": []}, {"id": 2, "ref": "haoqi7:sina:8", "narratives": []}]
+    before = (labels_dir / "extra_gold.jsonl").read_text()
+    with pytest.raises(ValueError, match="reader B gave no label for item 2"):
+        batches.merge(13, ITEMS, full, full[:1], labels=labels_dir)
+    assert (labels_dir / "extra_gold.jsonl").read_text() == before
+    with pytest.raises(ValueError, match="batch 3 is already in"):
+        batches.merge(3, ITEMS, full, full, labels=labels_dir)
+
+
+@pytest.mark.shared
+def test_every_recorded_batch_draws_again_the_items_its_readers_read():
+    """Batches 9 onwards are re-drawn from ../shared with their seeds and match the readers' files."""
+    require_shared("corpora/feed_archives")
+    result = batches.check()
+    assert result and all(result.values()), result
+
+
+@pytest.mark.shared
+def test_a_batch_label_set_holds_that_batch_only():
+    """`labelsets --batch N` gives the items of one batch, for scoring rules that had not seen it."""
+    require_shared("corpora/feed_archives")
+    rows = labelsets.records(batch=12)
+    assert len(rows) == 220 and {r["id"] for r in rows} == labelsets.batch_refs(12)
