@@ -45,14 +45,17 @@ def shingles(text: str, k: int) -> set[str]:
 
 
 @lru_cache(maxsize=4)
-def _template(num_perm: int, seed: int):
-    """An empty MinHash whose permutations are computed once and shared."""
+def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's MinHash permutations (a, b) as columns, computed once per process."""
     # Imported here: datasketch loads SciPy (about 1.5 s), which only the processes that sign articles need.
     from datasketch import MinHash
 
-    # 32-bit xxHash: three times faster than datasketch's default sha1 (PERFORMANCE.md); passed as it is, since a
-    # Python wrapper would add a call for every shingle.
-    return MinHash(num_perm=num_perm, seed=seed, hashfunc=xxhash.xxh32_intdigest)
+    a, b = MinHash(num_perm=num_perm, seed=seed).permutations
+    return a[:, None], b[:, None]
+
+
+_MERSENNE_PRIME = np.uint64((1 << 61) - 1)
+_MAX_HASH = np.uint64((1 << 32) - 1)
 
 
 def signature(text: str, params: StoryParams) -> bytes | None:
@@ -60,9 +63,15 @@ def signature(text: str, params: StoryParams) -> bytes | None:
     grams = shingles(content_for_matching(text), params.shingle)
     if len(grams) < MIN_SHINGLES:
         return None
-    mh = _template(params.num_perm, params.seed).copy()
-    mh.update_batch([g.encode("utf-8") for g in grams])
-    return mh.hashvalues.astype(np.uint32).tobytes()
+    # datasketch's MinHash.update_batch with a 32-bit xxHash (three times faster than its default sha1,
+    # PERFORMANCE.md), computed in place in one buffer: the same values at two thirds of the time.
+    hashes = np.fromiter((xxhash.xxh32_intdigest(g.encode("utf-8")) for g in grams), dtype=np.uint64, count=len(grams))
+    a, b = _permutations(params.num_perm, params.seed)
+    values = np.multiply(a, hashes)
+    values += b
+    np.remainder(values, _MERSENNE_PRIME, out=values)
+    np.bitwise_and(values, _MAX_HASH, out=values)
+    return values.min(axis=1).astype(np.uint32).tobytes()
 
 
 def band_keys(sig: bytes, params: StoryParams) -> list[int]:
