@@ -52,6 +52,7 @@ SPECS = {
     12: Spec("exposir", _EXPOSIR_WORDS, 220, 0, 12, mixed=True),
     13: Spec("haoqi7", _HEADLINE_AI_WORDS + "|" + _HEADLINE_CHIP_WORDS, 250, 30, 13),
     14: Spec("aeb", "", None, 0, 14),
+    15: Spec("haoqi7", _HEADLINE_AI_WORDS + "|" + _HEADLINE_CHIP_WORDS, 220, 30, 15),
 }
 
 
