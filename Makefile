@@ -19,7 +19,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 # Bytecode at install: the extraction forkserver runs `python -B`, so modules only it imports (jieba's tag
-# tables, datasketch, SciPy) were otherwise compiled from source on every run.
+# tables) were otherwise compiled from source on every run.
 $(VENV)/.synced: pyproject.toml uv.lock Makefile | $(UV)
 	$(UV) sync --frozen --all-groups --compile-bytecode
 	touch $@

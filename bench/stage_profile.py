@@ -29,7 +29,7 @@ FIXED = {  # per-run cost: what it is -> the code a fresh process runs
     "import mediamon.cli (before Prefect's server starts)": "import mediamon.cli",
     "import prefect": "import prefect",
     "import flows.ingest (all of mediamon, Prefect, DuckDB)": "import flows.ingest",
-    "load the libraries in the forkserver (trafilatura, readability, OpenCC, jieba, jieba-rs, datasketch)":
+    "load the libraries in the forkserver (trafilatura, readability, OpenCC, jieba, jieba-rs)":
         "import mediamon._preload",
     "load config/ (rules, lexicon, user dictionary)": "from mediamon.config import load_config; load_config()",
 }

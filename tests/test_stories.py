@@ -46,6 +46,19 @@ def test_signature_similarity_tracks_jaccard():
     assert len(band_keys(signature(a, PARAMS), PARAMS)) == PARAMS.bands
 
 
+def test_signatures_stay_those_stored_by_earlier_versions():
+    """A signature is the one datasketch's MinHash (xxh32, the configured seed) gave this text when it made
+    them: a change here would split every stored story from its new copies, so it needs a migration that
+    re-signs."""
+    import hashlib
+
+    text = ("英伟达股价暴跌17%，市值蒸发近6000亿美元，创美股历史上最大单日跌幅。DeepSeek发布的R1模型以极低成本实现了"
+            "与OpenAI o1相当的性能，引发市场对AI算力需求的担忧。") * 2
+    sig = signature(text, PARAMS)
+    assert len(sig) == 4 * PARAMS.num_perm
+    assert hashlib.sha256(sig).hexdigest() == "f799c57eb1bb4c7e9bbb88af2fbe385623a7ae47dd2aef66913d7b3fd47d7388"
+
+
 @pytest.mark.parametrize("text, origin", [
     ("（来源：新华社）美国商务部宣布……", "新华社"),
     ("本文转载自财联社，仅供参考。", "财联社"),

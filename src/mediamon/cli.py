@@ -20,7 +20,7 @@ from .config import database_path, load_config, load_sources
 from .errors import MediamonError
 from .weeks import now_utc
 
-# The warehouse, the runs and the seeds load DuckDB, datasketch and SciPy (about 3 s): the commands that need
+# The warehouse, the runs and the seeds load DuckDB and pyarrow (about 1 s): the commands that need
 # them import them, so `mediamon ingest` starts Prefect's server first and imports them while it boots.
 
 app = typer.Typer(add_completion=False, help="Monitor how the press tells the story of Chinese AI, chip controls and AI valuations.")

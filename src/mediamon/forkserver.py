@@ -1,5 +1,5 @@
-"""The extraction processes' forkserver: one process that loads trafilatura, OpenCC, jieba, jieba-rs and
-datasketch once (`_preload`), from which every extraction worker forks. Kept apart from workers.py so the
+"""The extraction processes' forkserver: one process that loads trafilatura, OpenCC, jieba and jieba-rs
+once (`_preload`), from which every extraction worker forks. Kept apart from workers.py so the
 command line can start it before importing anything heavy: it then loads its libraries on one core while the
 flow imports on the other."""
 

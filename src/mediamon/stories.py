@@ -44,18 +44,17 @@ def shingles(text: str, k: int) -> set[str]:
     return {core[i:i + k] for i in range(len(core) - k + 1)}
 
 
-@lru_cache(maxsize=4)
-def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """datasketch's MinHash permutations (a, b) as columns, computed once per process."""
-    # Imported here: datasketch loads SciPy (about 1.5 s), which only the processes that sign articles need.
-    from datasketch import MinHash
-
-    a, b = MinHash(num_perm=num_perm, seed=seed).permutations
-    return a[:, None], b[:, None]
-
-
 _MERSENNE_PRIME = np.uint64((1 << 61) - 1)
 _MAX_HASH = np.uint64((1 << 32) - 1)
+
+
+@lru_cache(maxsize=4)
+def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The MinHash permutations (a, b) as columns, drawn as datasketch draws them, so stored signatures still match."""
+    gen = np.random.RandomState(seed)
+    pairs = np.array([(gen.randint(1, _MERSENNE_PRIME, dtype=np.uint64), gen.randint(0, _MERSENNE_PRIME, dtype=np.uint64))
+                      for _ in range(num_perm)], dtype=np.uint64)
+    return pairs[:, :1].copy(), pairs[:, 1:].copy()
 
 
 def signature(text: str, params: StoryParams) -> bytes | None:
@@ -64,7 +63,8 @@ def signature(text: str, params: StoryParams) -> bytes | None:
     if len(grams) < MIN_SHINGLES:
         return None
     # datasketch's MinHash.update_batch with a 32-bit xxHash (three times faster than its default sha1,
-    # PERFORMANCE.md), computed in place in one buffer: the same values at two thirds of the time.
+    # PERFORMANCE.md), computed in place in one buffer: the same values at two thirds of the time, and without
+    # importing datasketch and SciPy (1.1 s in every run's extraction processes).
     hashes = np.fromiter((xxhash.xxh32_intdigest(g.encode("utf-8")) for g in grams), dtype=np.uint64, count=len(grams))
     a, b = _permutations(params.num_perm, params.seed)
     values = np.multiply(a, hashes)

@@ -75,7 +75,7 @@ def analyse_row(row: dict) -> Analysis:
 
 def _warm_libraries() -> None:
     """Load trafilatura, readability, OpenCC, jieba's dictionary and tags, jieba-rs, dateparser's locales and
-    datasketch (each otherwise paid by every worker, on every run)."""
+    the MinHash permutations (each otherwise paid by every worker, on every run)."""
     import jieba
     from htmldate.extractors import get_external_parser
 
@@ -84,7 +84,7 @@ def _warm_libraries() -> None:
     get_external_parser().get_date_data("4 février 2024")
     to_simplified("預熱")
     detect_script("預熱文本")  # its table of one-script characters (0.1 s)
-    signature("".join(map(chr, range(0x4E00, 0x4F00))), StoryParams())  # datasketch, imported on first use
+    signature("".join(map(chr, range(0x4E00, 0x4F00))), StoryParams())  # the MinHash permutations, drawn on first use
     jieba.setLogLevel(30)
     jieba.initialize()
     import jieba.posseg  # noqa: F401  (its import reads the dictionary's tags, which terms._tags needs)
