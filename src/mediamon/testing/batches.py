@@ -53,6 +53,7 @@ SPECS = {
     13: Spec("haoqi7", _HEADLINE_AI_WORDS + "|" + _HEADLINE_CHIP_WORDS, 250, 30, 13),
     14: Spec("aeb", "", None, 0, 14),
     15: Spec("haoqi7", _HEADLINE_AI_WORDS + "|" + _HEADLINE_CHIP_WORDS, 220, 30, 15),
+    16: Spec("haoqi7", _HEADLINE_AI_WORDS + "|" + _HEADLINE_CHIP_WORDS, None, 30, 16),
 }
 
 
