@@ -47,15 +47,23 @@ def test_merge_keeps_both_readers_and_their_agreement_as_gold(labels_dir):
     assert batches.read_before(13, labels_dir) == {"haoqi7:sina:1"}
 
 
-def test_merge_refuses_a_gap_and_a_batch_merged_twice(labels_dir):
-    """A reader who skipped an item, or a batch already in the files, stops the merge before anything is written."""
+def test_merge_refuses_gaps_unknown_names_and_items_merged_before(labels_dir):
+    """A reader who skipped an item or misspelt a narrative, or an item already merged (under any batch number),
+    stops the merge before anything is written; a second half of a batch merges."""
     full = [{"id": 1, "ref": "haoqi7:sina:7", "narratives": []}, {"id": 2, "ref": "haoqi7:sina:8", "narratives": []}]
     before = (labels_dir / "extra_gold.jsonl").read_text()
     with pytest.raises(ValueError, match="reader B gave no label for item 2"):
         batches.merge(13, ITEMS, full, full[:1], labels=labels_dir)
+    misspelt = [full[0], {**full[1], "narratives": ["chip_control"]}]
+    with pytest.raises(ValueError, match=r"reader A used unknown narratives \['chip_control'\]"):
+        batches.merge(13, ITEMS, misspelt, full, labels=labels_dir)
+    with pytest.raises(ValueError, match="1 items were merged before, e.g. haoqi7:sina:1"):
+        batches.merge(13, ITEMS + [{"id": 3, "ref": "haoqi7:sina:1", "lang": "zh-Hans"}], full, full, labels=labels_dir)
     assert (labels_dir / "extra_gold.jsonl").read_text() == before
-    with pytest.raises(ValueError, match="batch 3 is already in"):
-        batches.merge(3, ITEMS, full, full, labels=labels_dir)
+    batches.merge(13, ITEMS[:1], full[:1], full[:1], labels=labels_dir)
+    batches.merge(13, ITEMS[1:], full[1:], full[1:], labels=labels_dir)  # the other half
+    with pytest.raises(ValueError, match="merged before"):
+        batches.merge(14, ITEMS, full, full, labels=labels_dir)
 
 
 @pytest.mark.shared
@@ -71,4 +79,7 @@ def test_a_batch_label_set_holds_that_batch_only():
     """`labelsets --batch N` gives the items of one batch, for scoring rules that had not seen it."""
     require_shared("corpora/feed_archives")
     rows = labelsets.records(batch=12)
-    assert len(rows) == 220 and {r["id"] for r in rows} == labelsets.batch_refs(12)
+    assert len(rows) == 220 and all(r["id"].startswith("exposir:") for r in rows)
+    assert "dev:40" in {r["id"] for r in labelsets.records(batch=4)}, "a batch's dev items come with it"
+    with pytest.raises(ValueError, match="no items of batch 999"):
+        labelsets.records(batch=999)

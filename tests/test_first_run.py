@@ -62,3 +62,35 @@ def test_a_start_that_fails_ends_in_one_clear_line(tmp_path, sources_file):
     assert len(errors) == 1 and "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "w.duckdb").exists() or "new_articles" not in result.stdout
+
+
+def test_the_local_servers_health_check_ignores_a_proxy_from_the_environment(monkeypatch):
+    """HTTP_PROXY pointing nowhere must not hide the local server's answer (the run would wait its whole timeout)."""
+    import http.server
+    import threading
+
+    from mediamon import orchestration
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        """Answers every GET with 200."""
+
+        def do_GET(self):  # noqa: N802 (the standard library's name)
+            """The health check's answer."""
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            """Quiet."""
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "")
+    url = f"http://127.0.0.1:{server.server_address[1]}/api"
+    try:
+        with orchestration._health_client(1.0, loopback=True) as client:
+            assert orchestration._healthy(client, url)
+        with orchestration._health_client(1.0) as client:  # a configured server is reached as the user's env says
+            assert not orchestration._healthy(client, url)
+    finally:
+        server.shutdown()

@@ -54,7 +54,9 @@ def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     gen = np.random.RandomState(seed)
     pairs = np.array([(gen.randint(1, _MERSENNE_PRIME, dtype=np.uint64), gen.randint(0, _MERSENNE_PRIME, dtype=np.uint64))
                       for _ in range(num_perm)], dtype=np.uint64)
-    return pairs[:, :1].copy(), pairs[:, 1:].copy()
+    a, b = pairs[:, :1].copy(), pairs[:, 1:].copy()
+    a.flags.writeable = b.flags.writeable = False  # shared by every signature of the process
+    return a, b
 
 
 def signature(text: str, params: StoryParams) -> bytes | None:
@@ -63,7 +65,7 @@ def signature(text: str, params: StoryParams) -> bytes | None:
     if len(grams) < MIN_SHINGLES:
         return None
     # datasketch's MinHash.update_batch with a 32-bit xxHash (three times faster than its default sha1,
-    # PERFORMANCE.md), computed in place in one buffer: the same values at two thirds of the time, and without
+    # ../shared/docs/PERFORMANCE.md), computed in place in one buffer: the same values at two thirds of the time, and without
     # importing datasketch and SciPy (1.1 s in every run's extraction processes).
     hashes = np.fromiter((xxhash.xxh32_intdigest(g.encode("utf-8")) for g in grams), dtype=np.uint64, count=len(grams))
     a, b = _permutations(params.num_perm, params.seed)

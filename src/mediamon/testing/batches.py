@@ -54,6 +54,9 @@ SPECS = {
     14: Spec("aeb", "", None, 0, 14),
     15: Spec("haoqi7", _HEADLINE_AI_WORDS + "|" + _HEADLINE_CHIP_WORDS, 220, 30, 15),
     16: Spec("haoqi7", _HEADLINE_AI_WORDS + "|" + _HEADLINE_CHIP_WORDS, None, 30, 16),
+    # \bAI\b above never matched "AI" written against Chinese characters (发布AI功能): batches 10-16 left such
+    # headlines out, and this batch reads them.
+    17: Spec("haoqi7", r"(?<![A-Za-z])AI(?![A-Za-z])", None, 20, 17),
 }
 
 
@@ -129,10 +132,7 @@ def draw(batch: int, shared: Path = labelsets.SHARED) -> list[list[dict]]:
     rest = [r for r in pool if not (words and words.search(r["title"] + " " + r["text"]))] if words else []
     rng = random.Random(spec.seed)
     if spec.mixed:
-        sample = rng.sample(hits + rest, spec.candidates)
-    elif spec.source == "exposir":  # batch 9's order: every candidate, then the others, shuffled together
-        sample = hits + rng.sample(rest, spec.others)
-        rng.shuffle(sample)
+        sample = rng.sample(hits + rest, min(spec.candidates, len(hits) + len(rest)))
     else:
         chosen = hits if spec.candidates is None else rng.sample(hits, min(spec.candidates, len(hits)))
         sample = chosen + rng.sample(rest, min(spec.others, len(rest)))
@@ -144,8 +144,20 @@ def draw(batch: int, shared: Path = labelsets.SHARED) -> list[list[dict]]:
 
 
 def merge(batch: int, items: list[dict], first: list[dict], second: list[dict], labels: Path = labelsets.LABELS) -> dict:
-    """Append two readers' labels of a batch to the readers' files and the agreed labels to extra_gold.jsonl."""
+    """Append two readers' labels of a batch (or of one half) to the readers' files and the agreed labels to
+    extra_gold.jsonl; nothing is written when an item was merged before or a reader's file is incomplete."""
+    merged = {r["ref"] for r in _jsonl(labels / "readers/reader_A.jsonl")}
+    again = [item["ref"] for item in items if item["ref"] in merged]
+    if again:
+        raise ValueError(f"batch {batch}: {len(again)} items were merged before, e.g. {again[0]}")
     by_id = [{r["id"]: r for r in reader} for reader in (first, second)]
+    for name, reader in zip("AB", (first, second)):
+        unknown = {n for r in reader for n in r["narratives"]} - set(NARRATIVES)
+        if unknown:
+            raise ValueError(f"batch {batch}: reader {name} used unknown narratives {sorted(unknown)}")
+        stray = {r["id"] for r in reader} - {item["id"] for item in items}
+        if stray:
+            raise ValueError(f"batch {batch}: reader {name} labelled ids that are not in the items: {sorted(stray)[:5]}")
     agree: collections.Counter = collections.Counter()
     rows_a, rows_b, gold = [], [], []
     for item in items:
@@ -164,8 +176,6 @@ def merge(batch: int, items: list[dict], first: list[dict], second: list[dict], 
         gold.append({"ref": item["ref"], "lang": item["lang"],
                      "narratives": [n for n in NARRATIVES if n in x["narratives"] and n in y["narratives"]],
                      "disputed": [n for n in NARRATIVES if (n in x["narratives"]) != (n in y["narratives"])]})
-    if batch in {r.get("batch") for r in _jsonl(labels / "readers/reader_A.jsonl")}:
-        raise ValueError(f"batch {batch} is already in {labels / 'readers/reader_A.jsonl'}")
     targets = (("readers/reader_A.jsonl", rows_a), ("readers/reader_B.jsonl", rows_b), ("extra_gold.jsonl", gold))
     for name, rows in targets:
         path = labels / name

@@ -170,7 +170,12 @@ def records(which: str = "all", part: str = "all", shared: Path = SHARED, batch:
     reader batch (a held-out check of the rules as they stood before it)."""
     if batch is not None:
         refs = batch_refs(batch)
-        return [r for r in extra_records(shared) if r["id"] in refs and part in ("all", r["part"])]
+        if not refs:
+            raise ValueError(f"no items of batch {batch} in {LABELS / 'readers/reader_A.jsonl'}")
+        found = [r for r in dev_records(shared) + extra_records(shared) if r["id"] in refs]
+        if len(found) != len(refs):
+            raise ValueError(f"batch {batch}: {len(refs) - len(found)} of its {len(refs)} items are in no label set")
+        return [r for r in found if part in ("all", r["part"])]
     if which == "seeds":
         return [r for r in seed_records() if part in ("all", r["part"])]
     chosen = (dev_records(shared) if which in ("dev", "all") else []) + (extra_records(shared) if which in ("extra", "all") else [])
@@ -180,9 +185,10 @@ def records(which: str = "all", part: str = "all", shared: Path = SHARED, batch:
 def main(argv: list[str] | None = None) -> None:
     """Write a set as a JSON-lines file for `mediamon narratives evaluate --labels`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", dest="which", choices=("dev", "extra", "all", "seeds"), default="all")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--set", dest="which", choices=("dev", "extra", "all", "seeds"), default="all")
+    which.add_argument("--batch", type=int, help="only the items of one reader batch (labels/README.md lists them)")
     parser.add_argument("--part", choices=("tune", "check", "all"), default="all")
-    parser.add_argument("--batch", type=int, help="only the items of one reader batch (labels/README.md lists them)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     rows = records(args.which, args.part, batch=args.batch)
