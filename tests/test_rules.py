@@ -176,3 +176,19 @@ def test_a_mention_cannot_use_a_field(tmp_path):
     load = _rulebook_with(tmp_path, "    mention: '@cn_ai_mention'", "    mention: '@cn_ai_mention OR title:(DeepSeek)'")
     with pytest.raises(ConfigError, match=r"narratives.yaml.*chinese_ai.*mention.*cannot use title"):
         load()
+
+
+def test_and_not_asked_sentence_by_sentence_matches_the_walk_over_each_sentence():
+    """An AND NOT inside a sentence query (huawei_sanctions) is answered for all sentences at once, as the walk
+    over each one-sentence scope answers it: the sentence naming Iran is left out, the other kept."""
+    from mediamon.rules import Compiled, Document, _sentence_local, compile_query
+
+    query = compile_query("ATLEAST1((制裁 NEAR/s 华为) NOT 伊朗)", {})
+    doc = Document.from_text("标题", "华为遭遇制裁。\n华为因伊朗制裁案受审。\n无关的句子。")
+    part = query.root.part
+    assert _sentence_local(part)
+    per_sentence = query._per_sentence(part, doc)
+    walked = {i: query._eval_node(part, doc, frozenset((i,))) for i in doc.everything}
+    assert sorted(per_sentence) == [i for i, m in walked.items() if m.matched]
+    assert all(per_sentence[i] == walked[i].hits for i in per_sentence)
+    assert isinstance(query, Compiled) and query.evaluate(doc).matched

@@ -627,8 +627,10 @@ class Compiled:
                 for i, hits in self._per_sentence(part, doc).items():
                     out[i] = out.get(i, ()) + hits
         elif isinstance(node, And):
-            parts = [self._per_sentence(p, doc) for p in node.parts]
-            out = {i: tuple(h for d in parts for h in d[i]) for i in sorted(set(parts[0]).intersection(*parts[1:]))}
+            parts = [self._per_sentence(p, doc) for p in node.parts if not isinstance(p, Not)]
+            excluded = [self._per_sentence(p.part, doc) for p in node.parts if isinstance(p, Not)]
+            kept = set(parts[0]).intersection(*parts[1:]).difference(*excluded)
+            out = {i: tuple(h for d in parts for h in d[i]) for i in sorted(kept)}
         else:  # Near: both sides in the sentence, as _near asks of a one-sentence scope
             left, right = self._per_sentence(node.left, doc), self._per_sentence(node.right, doc)
             out = {}
@@ -673,8 +675,12 @@ def _children(node: Node) -> tuple[Node, ...]:
 
 @_by_identity
 def _sentence_local(node: Node) -> bool:
-    """Terms joined by AND, OR and NEAR only: on one sentence such a query matches exactly where it has hits."""
-    return isinstance(node, (Terms, And, Or, Near)) and all(_sentence_local(p) for p in _children(node))
+    """Terms joined by AND, OR and NEAR, and AND NOT of such: on one sentence such a query matches exactly where
+    it has hits (a negated part only removes sentences)."""
+    if isinstance(node, And):
+        positive = [p for p in node.parts if not isinstance(p, Not)]
+        return bool(positive) and all(_sentence_local(p.part if isinstance(p, Not) else p) for p in node.parts)
+    return isinstance(node, (Terms, Or, Near)) and all(_sentence_local(p) for p in _children(node))
 
 
 @_by_identity
