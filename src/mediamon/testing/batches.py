@@ -3,6 +3,7 @@
     python -m mediamon.testing.batches draw --batch 13 --out /tmp/b13      # items.jsonl (halves for batch 9)
     python -m mediamon.testing.batches merge --batch 13 --items /tmp/b13/items.jsonl A.jsonl B.jsonl
     python -m mediamon.testing.batches check                               # re-draws every batch, compares
+    python -m mediamon.testing.batches heldout                             # each batch against its rules, pooled
 
 A batch is drawn from the items not read before it (the readers' files record each item's batch), with a
 fixed seed, so any draw can be re-run and checked against what the readers were given. Batches 1-8 were
@@ -14,8 +15,12 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
 import random
 import re
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,20 +48,21 @@ class Spec:
     seed: int = 0
     mixed: bool = False  # draw from candidates and others together (an everyday-news check)
     halves: bool = False
+    scored_at: str = ""  # the commit whose rules had not seen the batch: its held-out score is taken there
 
 
 SPECS = {
-    9: Spec("exposir", _EXPOSIR_WORDS, None, 60, 9, halves=True),
-    10: Spec("haoqi7", _HEADLINE_AI_WORDS, 220, 40, 10),
-    11: Spec("haoqi7", _HEADLINE_CHIP_WORDS, 230, 20, 11),
-    12: Spec("exposir", _EXPOSIR_WORDS, 220, 0, 12, mixed=True),
-    13: Spec("haoqi7", _HEADLINE_AI_WORDS + "|" + _HEADLINE_CHIP_WORDS, 250, 30, 13),
-    14: Spec("aeb", "", None, 0, 14),
-    15: Spec("haoqi7", _HEADLINE_AI_WORDS + "|" + _HEADLINE_CHIP_WORDS, 220, 30, 15),
-    16: Spec("haoqi7", _HEADLINE_AI_WORDS + "|" + _HEADLINE_CHIP_WORDS, None, 30, 16),
+    9: Spec("exposir", _EXPOSIR_WORDS, None, 60, 9, halves=True, scored_at="bda6ef6"),
+    10: Spec("haoqi7", _HEADLINE_AI_WORDS, 220, 40, 10, scored_at="ef7bc22"),
+    11: Spec("haoqi7", _HEADLINE_CHIP_WORDS, 230, 20, 11, scored_at="d2cb868"),
+    12: Spec("exposir", _EXPOSIR_WORDS, 220, 0, 12, mixed=True, scored_at="7ca15d8"),
+    13: Spec("haoqi7", _HEADLINE_AI_WORDS + "|" + _HEADLINE_CHIP_WORDS, 250, 30, 13, scored_at="0e8f24f"),
+    14: Spec("aeb", "", None, 0, 14, scored_at="0e8f24f"),
+    15: Spec("haoqi7", _HEADLINE_AI_WORDS + "|" + _HEADLINE_CHIP_WORDS, 220, 30, 15, scored_at="89f4e84"),
+    16: Spec("haoqi7", _HEADLINE_AI_WORDS + "|" + _HEADLINE_CHIP_WORDS, None, 30, 16, scored_at="4998fda"),
     # \bAI\b above never matched "AI" written against Chinese characters (发布AI功能): batches 10-16 left such
     # headlines out, and this batch reads them.
-    17: Spec("haoqi7", r"(?<![A-Za-z])AI(?![A-Za-z])", None, 20, 17),
+    17: Spec("haoqi7", r"(?<![A-Za-z])AI(?![A-Za-z])", None, 20, 17, scored_at="e2ed4e4"),
 }
 
 
@@ -195,6 +201,51 @@ def check(shared: Path = labelsets.SHARED) -> dict[int, bool]:
             for batch in SPECS if recorded[batch]}
 
 
+_SCORE_LINE = re.compile(r"^(chinese_ai|chip_controls|ai_valuations)\s.*?\s(\d+)\s+(\d+)\s+(\d+)\s*$", re.M)
+
+
+def score_at(batch: int, commit: str, shared: Path = labelsets.SHARED) -> dict[str, tuple[int, int, int]]:
+    """(true positives, false labels, misses) per narrative of one batch under the code and rules of a commit,
+    taken from git into a scratch folder and run in a fresh process, so later edits cannot leak in."""
+    records = labelsets.records(batch=batch, shared=shared)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        archive = subprocess.run(["git", "-C", str(labelsets.ROOT), "archive", commit, "src", "config"],
+                                 check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+        labels = folder / "labels.jsonl"
+        labels.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+        command = ("import sys; from mediamon.cli import app; sys.argv = ['mediamon', 'narratives', 'evaluate', "
+                   f"'--labels', {str(labels)!r}, '--config', {str(folder / 'config')!r}, '--no-errors']; app()")
+        done = subprocess.run([sys.executable, "-c", command], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONPATH": str(folder / "src")})
+    return {m[1]: (int(m[2]), int(m[3]), int(m[4])) for m in _SCORE_LINE.finditer(done.stdout)}
+
+
+def heldout(shared: Path = labelsets.SHARED) -> str:
+    """Each batch scored by the rules that had not seen it, and the batches pooled, as a table."""
+    rows, pooled = [], {n: [0, 0, 0] for n in NARRATIVES}
+
+    def cell(tp: int, fp: int, fn: int) -> str:
+        """P / R (positives), or what is missing."""
+        p = f"{tp / (tp + fp):.2f}" if tp + fp else "–"
+        r = f"{tp / (tp + fn):.2f}" if tp + fn else "–"
+        return f"{p} / {r} ({tp + fn})"
+
+    for batch, spec in SPECS.items():
+        if not spec.scored_at:
+            continue
+        counts = score_at(batch, spec.scored_at, shared)
+        for name in NARRATIVES:
+            pooled[name] = [a + b for a, b in zip(pooled[name], counts.get(name, (0, 0, 0)))]
+        rows.append(f"| {batch} @{spec.scored_at} | {len(labelsets.batch_refs(batch))} | "
+                    + " | ".join(cell(*counts.get(n, (0, 0, 0))) for n in NARRATIVES) + " |")
+    header = "| batch @rules | items | " + " | ".join(NARRATIVES) + " |\n|---|---:|---|---|---|"
+    total = f"| pooled | {sum(len(labelsets.batch_refs(b)) for b, s in SPECS.items() if s.scored_at)} | " + \
+        " | ".join(cell(*pooled[n]) for n in NARRATIVES) + " |"
+    return "\n".join([header, *rows, total])
+
+
 def main(argv: list[str] | None = None) -> None:
     """Draw a batch, merge its two readers, or check that every recorded batch re-draws the same."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -207,6 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("--items", type=Path, required=True, help="the items both readers read (one half of a halved batch)")
     m.add_argument("readers", type=Path, nargs=2, help="the first and the second reader's JSON lines")
     sub.add_parser("check")
+    sub.add_parser("heldout", help="score each batch at the commit named in SPECS (needs git and ../shared)")
     args = parser.parse_args(argv)
     if args.command == "draw":
         args.out.mkdir(parents=True, exist_ok=True)
@@ -218,6 +270,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{len(part)} items written to {args.out / name}")
     elif args.command == "merge":
         print(json.dumps(merge(args.batch, _jsonl(args.items), _jsonl(args.readers[0]), _jsonl(args.readers[1]))))
+    elif args.command == "heldout":
+        print(heldout())
     else:
         for batch, same in check().items():
             print(f"batch {batch}: {'re-draws the same items' if same else 'DIFFERS from what its readers read'}")
