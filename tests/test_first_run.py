@@ -94,3 +94,54 @@ def test_the_local_servers_health_check_ignores_a_proxy_from_the_environment(mon
             assert not orchestration._healthy(client, url)
     finally:
         server.shutdown()
+
+
+def test_a_configured_https_server_is_checked_with_prefects_tls_settings():
+    """A server behind a private CA answers the health check when PREFECT_API_SSL_CERT_FILE names that CA, or
+    when PREFECT_API_TLS_INSECURE_SKIP_VERIFY is set, as Prefect's own client would reach it; not otherwise."""
+    import http.server
+    import ssl
+    import threading
+
+    import trustme
+    from prefect.settings import (
+        PREFECT_API_SSL_CERT_FILE,
+        PREFECT_API_TLS_INSECURE_SKIP_VERIFY,
+        temporary_settings,
+    )
+
+    from mediamon import orchestration
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        """Answers every GET with 200."""
+
+        def do_GET(self):  # noqa: N802 (the standard library's name)
+            """The health check's answer."""
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            """Quiet."""
+
+    ca = trustme.CA()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"https://127.0.0.1:{server.server_address[1]}/api"
+
+    def answers() -> bool:
+        """Whether the health check, as mediamon makes it for a configured server, gets its answer."""
+        with orchestration._health_client(2.0) as client:
+            return orchestration._healthy(client, url)
+
+    try:
+        with ca.cert_pem.tempfile() as ca_file:
+            with temporary_settings({PREFECT_API_SSL_CERT_FILE: ca_file}):
+                assert answers()
+        with temporary_settings({PREFECT_API_TLS_INSECURE_SKIP_VERIFY: True}):
+            assert answers()
+        assert not answers(), "an unknown CA is refused by default"
+    finally:
+        server.shutdown()
