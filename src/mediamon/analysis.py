@@ -52,11 +52,21 @@ def analyse(title_simplified: str, text_simplified: str, lang: str, config: Anal
     return Analysis(terms, labels, background)
 
 
+def _simplified_title(title: str | None, script: str) -> str:
+    """A stored title (kept in its own script) in simplified script, as the rules and terms read it."""
+    title = title or ""
+    return to_simplified(title) if script == "zh-Hant" else title
+
+
 def analyse_stored(title: str | None, script: str, text_simplified: str | None, lang: str,
                    config: AnalysisConfig) -> Analysis:
     """The Analysis of an article as stored (its title in its own script, its simplified text)."""
-    title = title or ""
-    return analyse(to_simplified(title) if script == "zh-Hant" else title, text_simplified or "", lang, config)
+    return analyse(_simplified_title(title, script), text_simplified or "", lang, config)
+
+
+def labels_stored(title: str | None, script: str, text_simplified: str | None, config: AnalysisConfig) -> tuple:
+    """The narrative and frame labels of an article as stored, without counting its terms."""
+    return config.rulebook.label(config.rulebook.document(_simplified_title(title, script), text_simplified or ""))
 
 
 def with_analysis(article: Article, config: AnalysisConfig) -> Article:

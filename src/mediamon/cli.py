@@ -329,6 +329,31 @@ def narratives_evaluate(
     typer.echo(format_report(evaluate(items, config), show_errors=errors))
 
 
+@narratives_app.command("preview")
+def narratives_preview(
+    config_dir: Optional[Path] = typer.Option(None, "--config", help="Config folder to try (default: the project's config/)."),
+    db: Optional[Path] = DbOption,
+    sources: Optional[Path] = SourcesOption,
+    examples: int = typer.Option(10, help="Articles shown per narrative for its gains and for its losses."),
+) -> None:
+    """What an edit of config/ would change on the stored articles: each gain and loss, before `rebuild` writes it."""
+    from .analysis import load_analysis
+    from .preview import format_preview, preview
+    from .warehouse import Warehouse
+
+    try:
+        config = load_config(sources=sources, db=db)
+        analysis = load_analysis(config_dir) if config_dir else config.analysis
+        warehouse = Warehouse(config.db_path)
+        # The analysts' copy, so a run that holds the writer does not block the preview (at most one run old).
+        source = Warehouse(warehouse.read_copy) if warehouse.read_copy.exists() else warehouse
+        report = preview(source.analysis.stored_narratives(), analysis)
+    except (MediamonError, FileNotFoundError) as exc:
+        _fail(exc)
+    typer.echo(f"from {source.path}")
+    typer.echo(format_preview(report, examples))
+
+
 @sources_app.command("check")
 def sources_check(sources: Optional[Path] = SourcesOption) -> None:
     """Validate the sources file and list its feeds."""

@@ -7,7 +7,7 @@ import hashlib
 import logging
 import time
 from string import Template
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -100,6 +100,18 @@ class AnalysisStore:
             con.execute(_sql("set_state"), ["config_version", version])
             labels = con.execute(_sql("label_count")).fetchone()[0]
         return {"articles": len(ids), "labels": labels}
+
+    def stored_narratives(self, batch: int = 1000) -> Iterator[dict]:
+        """Each original article (title, script, lang, simplified text, outlet, url) with the narratives stored
+        for it, read in batches from a read-only connection."""
+        with self.db.reader() as con:
+            cursor = con.execute(_sql("stored_narratives"))
+            columns = [d[0] for d in cursor.description]
+            while rows := cursor.fetchmany(batch):
+                for row in rows:
+                    record = dict(zip(columns, row))
+                    record["narratives"] = record["narratives"] or []
+                    yield record
 
     def refresh_measures(self, settings: dict[str, float], catalog: list[dict], version: str, full: bool = False) -> float:
         """Bring the weekly measure tables up to date in one transaction; return seconds.

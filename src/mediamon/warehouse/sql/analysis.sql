@@ -76,3 +76,12 @@ DELETE FROM narrative_catalog;
 
 -- name: insert_catalog
 INSERT INTO narrative_catalog BY NAME SELECT * FROM catalog;
+
+-- Every original article with the narratives stored for it (frames left out), for `narratives preview`.
+-- name: stored_narratives
+SELECT a.article_id, a.title, a.script, a.lang, a.text_simplified, a.outlet, a.url,
+       list(l.narrative ORDER BY l.narrative) FILTER (WHERE l.narrative IS NOT NULL) AS narratives
+FROM articles a LEFT JOIN article_labels l ON l.article_id = a.article_id AND l.frame IS NULL
+WHERE a.duplicate_of IS NULL
+GROUP BY ALL
+ORDER BY a.article_id;
