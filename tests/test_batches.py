@@ -90,5 +90,5 @@ def test_a_batch_is_scored_by_the_rules_of_its_commit():
     """The held-out score of batch 12 comes from the code and rules at 7ca15d8, taken from git, not today's:
     one Chinese AI item found and one missed, the valuation item missed, no false label."""
     require_shared("corpora/feed_archives")
-    assert batches.score_at(12, "7ca15d8") == {"chinese_ai": (1, 0, 1), "chip_controls": (0, 0, 0),
+    assert batches.score_at(labelsets.records(batch=12), "7ca15d8") == {"chinese_ai": (1, 0, 1), "chip_controls": (0, 0, 0),
                                                 "ai_valuations": (0, 0, 1)}

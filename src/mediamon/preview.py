@@ -22,7 +22,7 @@ class Change:
     url: str
     gained: tuple[str, ...]
     lost: tuple[str, ...]
-    because: tuple[str, ...]  # "narrative: rule: words" for each gained narrative
+    because: dict[str, str]  # gained narrative -> "rule: words"
 
 
 @dataclass
@@ -46,8 +46,8 @@ def preview(rows: Iterable[dict], config: AnalysisConfig) -> Preview:
         report.stored.update(stored)
         report.proposed.update(proposed)
         if stored != proposed:
-            because = tuple(f"{l.narrative}: {l.rule}: {'; '.join(l.matched)}" for l in labels
-                            if l.narrative in proposed - stored)
+            because = {l.narrative: f"{l.rule}: {'; '.join(l.matched)}" for l in labels
+                       if l.narrative in proposed - stored}
             report.changes.append(Change(row["article_id"], row["title"] or "", row.get("outlet") or "",
                                          row.get("url") or "", tuple(sorted(proposed - stored)),
                                          tuple(sorted(stored - proposed)), because))
@@ -70,5 +70,6 @@ def format_preview(report: Preview, examples: int = 10) -> str:
                 lines.append(f"\n{kind} {name} ({len(picked)}{', first ' + str(examples) if len(picked) > examples else ''}):")
             for change in picked[:examples]:
                 lines.append(f"  {change.title[:80]}  [{change.outlet}] {change.url}")
-                lines.extend(f"      {why}" for why in change.because if why.startswith(name + ":"))
+                if name in change.because:
+                    lines.append(f"      {name}: {change.because[name]}")
     return "\n".join(lines)

@@ -678,8 +678,8 @@ def _sentence_local(node: Node) -> bool:
     """Terms joined by AND, OR and NEAR, and AND NOT of such: on one sentence such a query matches exactly where
     it has hits (a negated part only removes sentences)."""
     if isinstance(node, And):
-        positive = [p for p in node.parts if not isinstance(p, Not)]
-        return bool(positive) and all(_sentence_local(p.part if isinstance(p, Not) else p) for p in node.parts)
+        return (any(not isinstance(p, Not) for p in node.parts)
+                and all(_sentence_local(p.part if isinstance(p, Not) else p) for p in node.parts))
     return isinstance(node, (Terms, Or, Near)) and all(_sentence_local(p) for p in _children(node))
 
 

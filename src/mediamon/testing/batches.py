@@ -66,14 +66,9 @@ SPECS = {
 }
 
 
-def _jsonl(path: Path) -> list[dict]:
-    """The records of a JSON-lines file, or none when it is absent."""
-    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()] if path.exists() else []
-
-
 def read_before(batch: int, labels: Path = labelsets.LABELS) -> set[str]:
     """References our readers had read before a batch was drawn (dev items are excluded by URL and title instead)."""
-    return {r["ref"] for r in _jsonl(labels / "readers/reader_A.jsonl")
+    return {r["ref"] for r in labelsets._jsonl(labels / "readers/reader_A.jsonl")
             if r.get("batch", 0) < batch and not r["ref"].startswith("dev:")}
 
 
@@ -134,8 +129,9 @@ def draw(batch: int, shared: Path = labelsets.SHARED) -> list[list[dict]]:
     read = read_before(batch)
     pool = {"exposir": _exposir_pool, "haoqi7": _headline_pool, "aeb": _aeb_pool}[spec.source](read, shared)
     words = re.compile(spec.words, re.I) if spec.words else None
-    hits = [r for r in pool if words and words.search(r["title"] + " " + r["text"])] if words else pool
-    rest = [r for r in pool if not (words and words.search(r["title"] + " " + r["text"]))] if words else []
+    named = [not words or bool(words.search(r["title"] + " " + r["text"])) for r in pool]
+    hits = [r for r, hit in zip(pool, named) if hit]
+    rest = [r for r, hit in zip(pool, named) if not hit]
     rng = random.Random(spec.seed)
     if spec.mixed:
         sample = rng.sample(hits + rest, min(spec.candidates, len(hits) + len(rest)))
@@ -152,7 +148,7 @@ def draw(batch: int, shared: Path = labelsets.SHARED) -> list[list[dict]]:
 def merge(batch: int, items: list[dict], first: list[dict], second: list[dict], labels: Path = labelsets.LABELS) -> dict:
     """Append two readers' labels of a batch (or of one half) to the readers' files and the agreed labels to
     extra_gold.jsonl; nothing is written when an item was merged before or a reader's file is incomplete."""
-    merged = {r["ref"] for r in _jsonl(labels / "readers/reader_A.jsonl")}
+    merged = {r["ref"] for r in labelsets._jsonl(labels / "readers/reader_A.jsonl")}
     again = [item["ref"] for item in items if item["ref"] in merged]
     if again:
         raise ValueError(f"batch {batch}: {len(again)} items were merged before, e.g. {again[0]}")
@@ -195,7 +191,7 @@ def merge(batch: int, items: list[dict], first: list[dict], second: list[dict], 
 def check(shared: Path = labelsets.SHARED) -> dict[int, bool]:
     """Whether each batch's draw, re-run now, gives the items its readers read."""
     recorded = collections.defaultdict(set)
-    for r in _jsonl(labelsets.LABELS / "readers/reader_A.jsonl"):
+    for r in labelsets._jsonl(labelsets.LABELS / "readers/reader_A.jsonl"):
         recorded[r.get("batch")].add(r["ref"])
     return {batch: {r["ref"] for part in draw(batch, shared) for r in part} == recorded[batch]
             for batch in SPECS if recorded[batch]}
@@ -204,10 +200,9 @@ def check(shared: Path = labelsets.SHARED) -> dict[int, bool]:
 _SCORE_LINE = re.compile(r"^(chinese_ai|chip_controls|ai_valuations)\s.*?\s(\d+)\s+(\d+)\s+(\d+)\s*$", re.M)
 
 
-def score_at(batch: int, commit: str, shared: Path = labelsets.SHARED) -> dict[str, tuple[int, int, int]]:
-    """(true positives, false labels, misses) per narrative of one batch under the code and rules of a commit,
-    taken from git into a scratch folder and run in a fresh process, so later edits cannot leak in."""
-    records = labelsets.records(batch=batch, shared=shared)
+def score_at(records: list[dict], commit: str) -> dict[str, tuple[int, int, int]]:
+    """(true positives, false labels, misses) per narrative of labelled records under the code and rules of a
+    commit, taken from git into a scratch folder and run in a fresh process, so later edits cannot leak in."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         archive = subprocess.run(["git", "-C", str(labelsets.ROOT), "archive", commit, "src", "config"],
@@ -224,7 +219,8 @@ def score_at(batch: int, commit: str, shared: Path = labelsets.SHARED) -> dict[s
 
 def heldout(shared: Path = labelsets.SHARED) -> str:
     """Each batch scored by the rules that had not seen it, and the batches pooled, as a table."""
-    rows, pooled = [], {n: [0, 0, 0] for n in NARRATIVES}
+    rows, pooled, items = [], {n: [0, 0, 0] for n in NARRATIVES}, 0
+    labelled = labelsets.dev_records(shared) + labelsets.extra_records(shared)  # texts read once for all batches
 
     def cell(tp: int, fp: int, fn: int) -> str:
         """P / R (positives), or what is missing."""
@@ -235,14 +231,15 @@ def heldout(shared: Path = labelsets.SHARED) -> str:
     for batch, spec in SPECS.items():
         if not spec.scored_at:
             continue
-        counts = score_at(batch, spec.scored_at, shared)
+        refs = labelsets.batch_refs(batch)
+        counts = score_at([r for r in labelled if r["id"] in refs], spec.scored_at)
         for name in NARRATIVES:
             pooled[name] = [a + b for a, b in zip(pooled[name], counts.get(name, (0, 0, 0)))]
-        rows.append(f"| {batch} @{spec.scored_at} | {len(labelsets.batch_refs(batch))} | "
+        items += len(refs)
+        rows.append(f"| {batch} @{spec.scored_at} | {len(refs)} | "
                     + " | ".join(cell(*counts.get(n, (0, 0, 0))) for n in NARRATIVES) + " |")
     header = "| batch @rules | items | " + " | ".join(NARRATIVES) + " |\n|---|---:|---|---|---|"
-    total = f"| pooled | {sum(len(labelsets.batch_refs(b)) for b, s in SPECS.items() if s.scored_at)} | " + \
-        " | ".join(cell(*pooled[n]) for n in NARRATIVES) + " |"
+    total = f"| pooled | {items} | " + " | ".join(cell(*pooled[n]) for n in NARRATIVES) + " |"
     return "\n".join([header, *rows, total])
 
 
@@ -269,7 +266,8 @@ def main(argv: list[str] | None = None) -> None:
                                                  for i, r in enumerate(part, 1)), encoding="utf-8")
             print(f"{len(part)} items written to {args.out / name}")
     elif args.command == "merge":
-        print(json.dumps(merge(args.batch, _jsonl(args.items), _jsonl(args.readers[0]), _jsonl(args.readers[1]))))
+        first, second = (labelsets._jsonl(path) for path in args.readers)
+        print(json.dumps(merge(args.batch, labelsets._jsonl(args.items), first, second)))
     elif args.command == "heldout":
         print(heldout())
     else:
