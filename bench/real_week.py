@@ -67,7 +67,7 @@ def main() -> None:
     (args.out / f"{args.week}.txt").write_text(digest.text, "utf-8")
 
     rows = warehouse.reports.digest_rows(args.week, ("terms", "new_terms"))
-    shifts = pipeline.week_shifts(warehouse, args.week)
+    shifts = reporting.week_shifts(warehouse, args.week, project_config())
     listed = [(r["narrative"], "rising" if r["z_prev"] > 0 else "falling", r["term"]) for r in rows["terms"]
               if abs(r["z_prev"]) >= 2.0]
     listed += [("all", "new", r["term"]) for r in rows["new_terms"]]

@@ -147,6 +147,26 @@ def test_planted_shifts_come_out_on_top(planted_warehouse):
     assert not any(by_week[w] for w in iso_weeks("2025-W30", 7))
 
 
+def test_a_count_that_rose_because_collection_grew_is_no_burst(tmp_path):
+    """Nine weeks heard from two outlets, then a week from six with valuation coverage tripled: the count rose with
+    the sources (a new warehouse's first weeks, feeds added), so no burst is claimed; the share test still runs."""
+    from mediamon.testing.synth import OUTLETS
+
+    plans = _plans(planted=False)
+    plans[9].articles["ai_valuations"] *= 3
+    stories = generate(plans[:9], outlets=OUTLETS[:2]) + generate(plans[9:], seed=8, outlets=OUTLETS)
+    wh = ingest_generated(stories, tmp_path / "growing.duckdb")
+    week = iso_weeks("2025-W30", 10)[9]
+    with wh.reader() as con:
+        articles, mean, bz, burst = con.execute(
+            "SELECT articles, prev_mean, burst_z, is_burst FROM v_weekly_narratives WHERE iso_week = ? "
+            "AND narrative = 'ai_valuations'", [week]).fetchone()
+    print(f"\ncollection grew 2 -> 6 outlets: {articles} articles against a mean of {mean:.1f} (z = {bz:.1f}), burst: {burst}")
+    assert bz >= project_config().analysis.rulebook.measures.burst_z  # the count alone would call it a burst
+    assert not burst
+    assert all(s.kind != "burst" for s in reporting.week_shifts(wh, week, project_config()))
+
+
 def test_a_steady_corpus_raises_no_alarm(tmp_path):
     """The same volumes and frame mix every week, no plants: no burst, share, frame or term shift in any week."""
     wh = ingest_generated(generate(_plans(planted=False)), tmp_path / "steady.duckdb")

@@ -81,7 +81,15 @@ def _shift_view(s: Shift) -> dict:
     }
 
 
-def _narrative_section(name: str, rows: dict[str, list[dict]], weeks_shown: int) -> dict:
+def _fewer_sources(now: dict, limits: MeasureSettings) -> str | None:
+    """Why a volume z is not read as a burst when the previous weeks heard too few of this week's outlets."""
+    before, this_week = now.get("prev_outlets_collected"), now.get("outlets_collected")
+    if before is None or not this_week or before >= limits.min_reference_ratio * this_week:
+        return None
+    return f"not a burst: the previous weeks heard {num(before)} outlets a week, this week {this_week}"
+
+
+def _narrative_section(name: str, rows: dict[str, list[dict]], weeks_shown: int, limits: MeasureSettings) -> dict:
     """One narrative's section: figures, trend, frame mix, terms, top stories, zh against en."""
     now = next(r for r in rows["narratives"] if r["narrative"] == name)
     trend = [r for r in rows["trend"] if r["narrative"] == name][-weeks_shown:]
@@ -96,7 +104,8 @@ def _narrative_section(name: str, rows: dict[str, list[dict]], weeks_shown: int)
     return {
         "name": name, "label": now["label"], "articles": now["articles"], "stories": now["stories"],
         "share": now["share"], "share_change": now["share_change"], "share_z": now["share_z"],
-        "burst_z": now["burst_z"], "prev_mean": now["prev_mean"], "jsd_baseline": now["jsd_baseline"],
+        "burst_z": now["burst_z"], "prev_mean": now["prev_mean"], "fewer_sources": _fewer_sources(now, limits),
+        "jsd_baseline": now["jsd_baseline"],
         "jsd_prev": now["jsd_prev"],
         "baseline": {"share": now["baseline_share"], "bar": _bar(now["baseline_share"])},
         "trend": [{"week": r["iso_week"], "share": r["share"], "articles": r["articles"], "bar": _bar(r["share"]),
@@ -161,7 +170,7 @@ def build_context(iso_week: str, rows: dict[str, list[dict]], shifts: list[Shift
         "header": {"articles": articles, "stories": header["stories"] or 0, "outlets": header["outlets"] or 0,
                    "scripts": ", ".join(header["scripts"] or []) or "–"},
         "shifts": [_shift_view(s) for s in headline], "more_shifts": max(0, len(shifts) - len(headline)), "quiet": quiet,
-        "narratives": [_narrative_section(n, rows, weeks_shown) for n in narratives],
+        "narratives": [_narrative_section(n, rows, weeks_shown, limits) for n in narratives],
         "new_terms": [{"term": display_text(t["term"], 40), "docs": t["docs"], "outlets": t["new_outlets"]} for t in rows["new_terms"]],
         "new_outlets": [{"outlet": display_text(o["outlet"], 60), "articles": o["articles"]} for o in rows["new_outlets"]],
         "quality": {

@@ -89,7 +89,8 @@ class MeasureSettings(_Strict):
     # ... and is rarer in general language than this share (jieba frequency 30 of ~60 million): a name, not a word
     new_term_max_background: float = Field(5e-7, ge=0, le=1)
     # Terms are judged only when the previous weeks pooled hold at least this share of this week's term-documents:
-    # against a history of a few articles, every word of a busy week would look new or rising.
+    # against a history of a few articles, every word of a busy week would look new or rising. A burst likewise
+    # needs the previous weeks to have heard, on average, this share of this week's outlets.
     min_reference_ratio: float = Field(0.5, ge=0)
     burst_z: float = Field(3.0, gt=0)                 # volume z against the previous weeks' mean and spread
     burst_min_articles: int = Field(8, ge=1)

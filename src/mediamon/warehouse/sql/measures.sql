@@ -40,7 +40,8 @@ CREATE OR REPLACE TEMP TABLE m_week_totals AS
 SELECT w.week_start, w.week_index,
     count(a.article_id) FILTER (WHERE a.on_topic) AS on_topic_articles,
     count(a.article_id) FILTER (WHERE a.on_topic AND a.lang_group = 'zh') AS on_topic_zh,
-    count(a.article_id) FILTER (WHERE a.on_topic AND a.lang_group = 'en') AS on_topic_en
+    count(a.article_id) FILTER (WHERE a.on_topic AND a.lang_group = 'en') AS on_topic_en,
+    count(DISTINCT a.outlet) AS outlets_collected
 FROM m_weeks w LEFT JOIN m_articles a ON a.week_start = w.week_start AND NOT a.is_baseline
 GROUP BY w.week_start, w.week_index;
 
@@ -317,7 +318,7 @@ filled AS (
         coalesce(x.articles, 0) AS articles, coalesce(x.stories, 0) AS stories, coalesce(x.outlets, 0) AS outlets,
         g.on_topic_articles,
         coalesce(x.articles_zh, 0) AS articles_zh, coalesce(x.articles_en, 0) AS articles_en,
-        g.on_topic_zh, g.on_topic_en
+        g.on_topic_zh, g.on_topic_en, g.outlets_collected
     FROM grid g LEFT JOIN m_narr_week x USING (week_start, narrative)),
 windowed AS (
     SELECT f.*,
@@ -328,7 +329,8 @@ windowed AS (
         sum(f.on_topic_articles) OVER hist AS ref_on_topic_articles,
         avg(f.articles) OVER hist AS prev_mean,
         stddev_pop(f.articles) OVER hist AS prev_sd,
-        count(*) OVER hist AS history_weeks
+        count(*) OVER hist AS history_weeks,
+        avg(f.outlets_collected) OVER hist AS prev_outlets_collected
     FROM filled f
     WINDOW w AS (PARTITION BY f.narrative ORDER BY f.week_start),
            hist AS (PARTITION BY f.narrative ORDER BY f.week_start ROWS BETWEEN $lookback_weeks PRECEDING AND 1 PRECEDING))
@@ -342,10 +344,13 @@ SELECT
     w.share - w.prev_articles / nullif(w.prev_on_topic_articles, 0) AS share_change,
     prop_z(w.articles, w.on_topic_articles, w.prev_articles, w.prev_on_topic_articles) AS share_z,
     b.articles AS baseline_articles, b.share AS baseline_share,
-    w.prev_mean, w.prev_sd, w.history_weeks,
+    w.prev_mean, w.prev_sd, w.history_weeks, w.outlets_collected, w.prev_outlets_collected,
     burst_z(w.articles, w.prev_mean, w.prev_sd) AS burst_z,
     coalesce(w.history_weeks >= $min_history_weeks AND w.articles >= $burst_min_articles
-             AND burst_z(w.articles, w.prev_mean, w.prev_sd) >= $burst_z, false) AS is_burst,
+             AND burst_z(w.articles, w.prev_mean, w.prev_sd) >= $burst_z
+             -- ... from sources the history also heard: a count that rose because collection began or outlets
+             -- were added (fewer than min_reference_ratio of this week's outlets a week before) is not news
+             AND w.prev_outlets_collected >= $min_reference_ratio * w.outlets_collected, false) AS is_burst,
     w.ref_articles, w.ref_on_topic_articles,
     w.ref_articles / nullif(w.ref_on_topic_articles, 0) AS ref_share,
     prop_z(w.articles, w.on_topic_articles, w.ref_articles, w.ref_on_topic_articles) AS ref_z,
