@@ -128,6 +128,11 @@ NOT_COVERAGE = [
     "华为打压价格，Mate 70降价1000元",
     "华为对问界断供？赛力斯回应",
     "Jensen Huang and Huawei's Richard Yu spotted at Computex dinner",
+    # Real headlines of ../shared's archives (haoqi7) that topped a real week's valuations stories before
+    # price-move words had to stand beside the company and AI-made clips stopped counting as AI.
+    "英伟达 GPU 被曝严重漏洞，致模型准确率暴跌 99.9%",
+    "英伟达被曝曾测试 RTX 5090 Ti 级原型卡：仍未采用完整 GB202 核心，功耗飙升至 700W 以上",
+    "明查｜特朗普玩崩美股，美联储主席破防？视频由AI生成",
 ]
 COVERAGE = [
     ("黄仁勋称华为史上最强科技公司之一", "chip_controls"),
@@ -136,6 +141,7 @@ COVERAGE = [
     ("台积电：美国批准向南京工厂供应芯片制造设备", "chip_controls"),
     ("甲骨文股价暴涨 41%，创 1992 年以来最大盘中涨幅", "ai_valuations"),
     ("微软市值登顶全球第一", "ai_valuations"),
+    ("英伟达暴跌17%，DeepSeek冲击AI芯片股", "ai_valuations"),  # made up: a move beside the company still counts
 ]
 
 
