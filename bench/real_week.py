@@ -2,9 +2,13 @@
 built, and every term the digest lists checked against general language.
 
     python bench/real_week.py [--source haoqi7|exposir] [--week 2025-W16] [--out /tmp/real-week]
+    python bench/real_week.py --source haoqi7 --top-stories     # every week's top stories against the readers
 
 Prints each listed term (rising, falling, new, and those of "What shifted") with its jieba dictionary
 frequency and whether it is a stopword, and writes the digest (HTML and text) for a reader to judge.
+With --top-stories, it takes the digest's top stories of every week instead (three per narrative, what a
+reader sees first) and, for each one our readers labelled (labels/, the same headline), whether they said
+it covers that narrative: the share that does is the top stories' precision on real coverage.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ def main() -> None:
                         help="haoqi7: 14 months of daily top headlines (a long history); exposir: two weeks of full items")
     parser.add_argument("--week", default="2025-W16")
     parser.add_argument("--out", type=Path, default=Path("/tmp/real-week"))
+    parser.add_argument("--top-stories", action="store_true", help="every week's top stories against the readers")
     args = parser.parse_args()
     if not ARCHIVES.exists():
         sys.exit(f"{ARCHIVES} is absent: this check reads the shared archives")
@@ -62,6 +67,9 @@ def main() -> None:
         warehouse.ingest.commit("real-week", [FeedHarvest(FeedOutcome("archive"), articles[i:i + 500])], PipelineSettings(),
                          datetime.now(UTC))
     runs.refresh_measures(warehouse, project_config())
+    if args.top_stories:
+        top_stories_against_readers(warehouse, len(on_topic))
+        return
     digest = reporting.build_digest(warehouse, args.week, project_config(), datetime.now(UTC))
     (args.out / f"{args.week}.html").write_text(digest.html, "utf-8")
     (args.out / f"{args.week}.txt").write_text(digest.text, "utf-8")
@@ -99,6 +107,42 @@ def main() -> None:
     print(f"{len(candidates)} candidates; {common} with a jieba frequency of 3,000 or more or a stopword")
     (args.out / "terms.json").write_text(json.dumps({"listed": listed, "candidates": candidates}, ensure_ascii=False,
                                                     indent=1), "utf-8")
+
+
+def top_stories_against_readers(warehouse, stored: int) -> None:
+    """Every week's top stories per narrative, and the readers' verdict on those they labelled (by headline)."""
+    from collections import Counter
+
+    from mediamon.testing import labelsets
+
+    gold: dict[str, tuple[set[str], set[str]]] = {}  # headline -> (narratives both readers gave, disputed ones)
+    for record in labelsets.records("all"):
+        gold.setdefault(record["title"].strip(), (set(record["narratives"]), set(record.get("disputed", []))))
+    with warehouse.reader() as con:
+        weeks = [w for (w,) in con.execute("SELECT DISTINCT iso_week FROM v_articles WHERE NOT is_baseline ORDER BY 1").fetchall()]
+    counts: Counter = Counter()
+    wrong = []
+    for week in weeks:
+        for story in warehouse.reports.digest_rows(week, ("stories",))["stories"]:
+            narrative, title = story["narrative"], (story["title"] or "").strip()
+            if title not in gold:
+                counts[narrative, "unread"] += 1
+                continue
+            agreed, disputed = gold[title]
+            verdict = "covers" if narrative in agreed else "disputed" if narrative in disputed else "does not cover"
+            counts[narrative, verdict] += 1
+            if verdict == "does not cover":
+                wrong.append((week, narrative, title))
+    print(f"{stored} on-topic items stored, {len(weeks)} weeks; top stories (three per narrative and week) that "
+          "two readers labelled:")
+    print(f"  {'narrative':15} {'covers':>7} {'not':>5} {'disputed':>9} {'unread':>7} {'precision':>10}")
+    for narrative in ("chinese_ai", "chip_controls", "ai_valuations"):
+        yes, no = counts[narrative, "covers"], counts[narrative, "does not cover"]
+        print(f"  {narrative:15} {yes:7d} {no:5d} {counts[narrative, 'disputed']:9d} {counts[narrative, 'unread']:7d} "
+              f"{yes / (yes + no) if yes + no else float('nan'):10.2f}")
+    print("top stories the readers said do not cover their narrative:")
+    for week, narrative, title in wrong:
+        print(f"  {week} {narrative:14} {title[:100]}")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,10 @@ def matches(query: str, title: str, text: str) -> bool:
     ("DeepSeek NEAR/3 chips", "", "DeepSeek used fewer chips.", True),
     ("DeepSeek NEAR/1 chips", "", "DeepSeek used fewer chips.", False),
     ("深度求索 NEAR/2 芯片", "", "深度求索用了芯片。", True),            # two Chinese characters count as a word
+    ("DeepSeek NEAR/3 chips", "", "It was DeepSeek. Fewer chips did it.", True),  # across sentences of a paragraph
+    ("DeepSeek NEAR/3 chips", "", "It was DeepSeek.\nChips did it.", False),  # not across paragraphs
+    # ... nor from the headline into a text that repeats it (the headline's last word and its first one)
+    ("英伟达 NEAR/2 暴跌", "英伟达 GPU 漏洞致准确率暴跌", "英伟达 GPU 漏洞致准确率暴跌", False),
     ("title:DeepSeek", "DeepSeek wins", "Nothing.", True),
     ("title:DeepSeek", "Markets", "DeepSeek wins.", False),
     ("lead:DeepSeek", "Markets", "DeepSeek wins the day.", True),

@@ -25,7 +25,6 @@ import math
 import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from itertools import accumulate
 from typing import Callable, Iterable, TypeVar
 
 import ahocorasick
@@ -42,6 +41,7 @@ _WORDISH = re.compile(f"[a-z0-9]+|[{HAN_CHARS}]", re.I)
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=[.!?][\"'”’)])\s+|(?<=[.!?])\s+(?=[\"“‘(A-Z0-9\u3400-\u9fff])")
 LEAD_SENTENCES = 3    # the lead: the first three sentences of the text that read as sentences, not captions
 LEAD_MIN_CHARS = 8
+PARAGRAPH_GAP = 100_000.0  # word positions skipped between paragraphs, more than any NEAR/n spans
 FIELDS = ("title", "lead", "hlp", "body")
 
 
@@ -229,6 +229,7 @@ class Document:
     starts: list[int] = field(default_factory=list)
     _word_starts: list[int] = field(default_factory=list)
     _word_pos: list[float] = field(default_factory=list)
+    _word_end: list[float] = field(default_factory=list)  # the position just after each word
     _hits: dict[int, tuple[Terms, dict[int, tuple[Hit, ...]]]] = field(default_factory=dict)  # by node id
     _results: dict[tuple[int, frozenset[int]], tuple[Node, Match]] = field(default_factory=dict)  # by (id, scope)
     _scopes: dict[str, frozenset[int]] = field(default_factory=dict)
@@ -263,10 +264,18 @@ class Document:
             doc.starts.append(offset)
             offset += len(s.text) + 1
         # A Latin word is one word, a Chinese character half of one (every Han character is at or above U+3400,
-        # every letter or digit _WORDISH matches otherwise below it).
+        # every letter or digit _WORDISH matches otherwise below it). NEAR/n stays within a paragraph: the
+        # headline's last word and the first of a text that repeats it are not neighbours.
         doc._word_starts = [match.start() for match in _WORDISH.finditer(doc.lower)]
         lower = doc.lower
-        doc._word_pos = list(accumulate((0.5 if lower[i] >= "\u3400" else 1.0 for i in doc._word_starts), initial=0.0))[:-1]
+        breaks = [doc.starts[i] for i in range(1, len(sentences)) if sentences[i].paragraph != sentences[i - 1].paragraph]
+        at, b = 0.0, 0
+        for i in doc._word_starts:
+            while b < len(breaks) and breaks[b] <= i:
+                at, b = at + PARAGRAPH_GAP, b + 1
+            doc._word_pos.append(at)
+            at += 0.5 if lower[i] >= "\u3400" else 1.0
+            doc._word_end.append(at)
         return doc
 
     def folded(self) -> str:
@@ -305,9 +314,7 @@ class Document:
     def word_after(self, offset: int) -> float:
         """The position just after the word holding a character offset."""
         i = bisect.bisect_right(self._word_starts, offset) - 1
-        if i < 0:
-            return 0.0
-        return self._word_pos[i + 1] if i + 1 < len(self._word_pos) else self._word_pos[i] + 1.0
+        return self._word_end[i] if i >= 0 else 0.0
 
     def units(self, kind: str, scope: frozenset[int]) -> list[frozenset[int]]:
         """The sentences of the scope grouped by sentence ('s') or paragraph ('p')."""
