@@ -108,7 +108,10 @@ def _narrative_section(name: str, rows: dict[str, list[dict]], weeks_shown: int,
         "jsd_baseline": now["jsd_baseline"],
         "jsd_prev": now["jsd_prev"],
         "baseline": {"share": now["baseline_share"], "bar": _bar(now["baseline_share"])},
+        # A share of a week with few on-topic articles (1 of 1 is 100%) is drawn light and says its counts.
         "trend": [{"week": r["iso_week"], "share": r["share"], "articles": r["articles"], "bar": _bar(r["share"]),
+                   "on_topic": r.get("on_topic_articles") or 0,
+                   "thin": (r.get("on_topic_articles") or 0) < limits.reference_min_articles,
                    "current": r["iso_week"] == now["iso_week"]} for r in trend],
         "frames": [{"label": f["label"], "share": f["share"], "prev_share": f["prev_share"], "bar": _bar(f["share"]),
                     "prev_bar": _bar(f["prev_share"]), "articles": f["articles"], "z": f["ref_z"],
@@ -186,7 +189,7 @@ def build_context(iso_week: str, rows: dict[str, list[dict]], shifts: list[Shift
             "reprint_share": 1 - (header["stories"] or 0) / articles if articles else None,
             "undated": header["undated"] or 0,
         },
-        "first_week": header["first_week"],
+        "first_week": header["first_week"], "thin_below": limits.reference_min_articles,
         "reproduce": [{"section": name.replace("_", " "), "sql": sql.replace("$week", f"'{iso_week}'")}
                       for name, sql in queries.items() if name not in NOT_REPRODUCED],
     }

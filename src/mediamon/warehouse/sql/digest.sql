@@ -13,7 +13,7 @@ FROM v_articles WHERE iso_week = $week AND NOT is_baseline;
 -- The share trend, from the first week the warehouse watched: weeks before it hold only what feeds still
 -- carried when monitoring began, so they are not drawn as measured weeks.
 -- name: trend
-SELECT iso_week, week_start, narrative, label, articles, stories, share, baseline_share
+SELECT iso_week, week_start, narrative, label, articles, stories, share, baseline_share, on_topic_articles
 FROM v_weekly_narratives
 WHERE week_start <= (SELECT max(week_start) FROM v_weekly_narratives WHERE iso_week = $week)
   AND week_start >= (SELECT min(shanghai_week(first_seen_at)) FROM articles WHERE NOT is_baseline)
