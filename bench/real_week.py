@@ -3,13 +3,18 @@ built, and every term the digest lists checked against general language.
 
     python bench/real_week.py [--source haoqi7|exposir] [--week 2025-W16] [--out /tmp/real-week]
     python bench/real_week.py --source haoqi7 --top-stories     # every week's top stories against the readers
+    python bench/real_week.py --terms-for-readers /tmp/terms.jsonl     # every real week's candidate terms
+    python bench/real_week.py --score-terms                         # the readers' verdicts on them (labels/terms/)
 
 Prints each listed term (rising, falling, new, and those of "What shifted") with its jieba dictionary
 frequency and whether it is a stopword, and writes the digest (HTML and text) for a reader to judge.
 With --top-stories, it takes the digest's top stories of every week instead (three per narrative, what a
 reader sees first) and, for each one our readers labelled (labels/, the same headline), whether they said
 it covers that narrative: the share that does is the top stories' precision on real coverage.
-tests/test_real_week.py holds both checks.
+With --terms-for-readers, it writes each week's rising terms (listed, and each narrative's ten strongest
+candidates) from 2025-W20 on in both archives, with up to three headlines using each, for two readers to judge
+under labels/terms/GUIDE.md; --score-terms prints the share they judged meaningful.
+tests/test_real_week.py holds the first two checks.
 """
 
 from __future__ import annotations
@@ -135,6 +140,45 @@ def top_stories_against_readers(warehouse) -> tuple[Counter, list[tuple[str, str
     return counts, wrong
 
 
+def term_candidates(warehouse, source: str, since: str = "2025-W20") -> list[dict]:
+    """Every week's listed and candidate terms, each with up to three headlines of the narrative that use it."""
+    with warehouse.reader() as con:
+        weeks = [w for (w,) in con.execute("SELECT DISTINCT iso_week FROM v_articles WHERE NOT is_baseline "
+                                           "AND iso_week >= ? ORDER BY 1", [since]).fetchall()]
+    out, seen = [], set()
+    for week in weeks:
+        listed, candidates = listed_terms(warehouse, week)
+        for t in listed + candidates:
+            if (week, t.narrative, t.term) in seen:
+                continue
+            seen.add((week, t.narrative, t.term))
+            with warehouse.reader() as con:
+                examples = [title for (title,) in con.execute(
+                    "SELECT DISTINCT a.title FROM v_articles a JOIN article_labels l ON l.article_id = a.article_id "
+                    "AND l.frame IS NULL AND (l.narrative = ? OR ? = 'all') JOIN article_terms t "
+                    "ON t.article_id = a.article_id AND t.term = ? WHERE a.iso_week = ? AND NOT a.is_baseline "
+                    "ORDER BY 1 LIMIT 3", [t.narrative, t.narrative, t.term, week]).fetchall()]
+            out.append({"week": week, "source": source, "narrative": t.narrative, "kind": t.kind, "term": t.term,
+                        "examples": examples})
+    return out
+
+
+def score_terms(labels: Path = ROOT / "labels" / "terms") -> None:
+    """Print the share of terms each reader, and both, judged meaningful (labels/terms/reader_*.jsonl)."""
+    readers = {path.stem: [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+               for path in sorted(labels.glob("reader_*.jsonl"))}
+    first, second = list(readers.values())[:2]
+    both = [a["meaningful"] for a, b in zip(first, second) if a["meaningful"] == b["meaningful"]]
+    for name, rows in readers.items():
+        print(f"{name}: {sum(r['meaningful'] for r in rows)} of {len(rows)} terms meaningful "
+              f"({sum(r['meaningful'] for r in rows) / len(rows):.0%})")
+    print(f"agreed on {len(both)} of {len(first)}; of those, {sum(both)} meaningful ({sum(both) / len(both):.0%})")
+    listed = [a for a, b in zip(first, second) if a["kind"] != "candidate" and a["meaningful"] == b["meaningful"]]
+    print(f"terms the digests listed (not candidates): {sum(a['meaningful'] for a in listed)} of {len(listed)} meaningful")
+    print("judged not meaningful by both:", ", ".join(f"{a['term']} ({a['narrative']})" for a, b in zip(first, second)
+                                                      if not a["meaningful"] and not b["meaningful"]))
+
+
 def precision(counts: Counter, narrative: str) -> float | None:
     """The share of a narrative's read top stories that the readers said cover it."""
     yes, no = counts[narrative, "covers"], counts[narrative, "does not cover"]
@@ -149,11 +193,26 @@ def main() -> None:
     parser.add_argument("--week", default="2025-W16")
     parser.add_argument("--out", type=Path, default=Path("/tmp/real-week"))
     parser.add_argument("--top-stories", action="store_true", help="every week's top stories against the readers")
+    parser.add_argument("--terms-for-readers", type=Path, help="write every real week's candidate terms here")
+    parser.add_argument("--score-terms", action="store_true", help="the readers' verdicts on the candidate terms")
     args = parser.parse_args()
+    if args.score_terms:
+        score_terms()
+        return
     if not ARCHIVES.exists():
         sys.exit(f"{ARCHIVES} is absent: this check reads the shared archives")
     from mediamon.testing import project_config
 
+    if args.terms_for_readers:
+        items = []
+        for source in ("exposir", "haoqi7"):
+            warehouse, _ = store_archive(source, args.out / f"{source}.duckdb")
+            items += term_candidates(warehouse, source)
+        with args.terms_for_readers.open("w", encoding="utf-8") as out:
+            for n, item in enumerate(items, 1):
+                out.write(json.dumps({"id": n, **item}, ensure_ascii=False) + "\n")
+        print(f"{len(items)} terms written to {args.terms_for_readers}")
+        return
     warehouse, stored = store_archive(args.source, args.out / "real-week.duckdb")
     if args.top_stories:
         counts, wrong = top_stories_against_readers(warehouse)
