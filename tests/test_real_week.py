@@ -42,7 +42,7 @@ def test_top_stories_of_real_weeks_are_stories_of_their_narrative(headlines_ware
 
 def test_a_real_week_after_collection_began_claims_no_burst_and_lists_no_common_word(tmp_path):
     """exposir's archive holds a few items before 2026-01-19 and 36 outlets in 2026-W05: the digest of that week
-    claims no burst (the counts rose with the sources) and lists no word of general language."""
+    claims no burst (the counts rose with the sources), says why, and lists no word of general language."""
     from mediamon import reporting
     from mediamon.testing import project_config
 
@@ -52,5 +52,9 @@ def test_a_real_week_after_collection_began_claims_no_burst_and_lists_no_common_
     with warehouse.reader() as con:
         z = con.execute("SELECT max(burst_z) FROM v_weekly_narratives WHERE iso_week = '2026-W05'").fetchone()[0]
     assert z >= 3  # the raw counts would have called it one
+    from datetime import UTC, datetime
+
+    digest = reporting.build_digest(warehouse, "2026-W05", project_config(), datetime.now(UTC))
+    assert "not a burst: the previous weeks heard" in digest.text  # and the digest says why, beside the z
     listed, candidates = real_week.listed_terms(warehouse, "2026-W05")
     assert [t for t in listed + candidates if t.common] == []

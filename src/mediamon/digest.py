@@ -82,9 +82,10 @@ def _shift_view(s: Shift) -> dict:
 
 
 def _fewer_sources(now: dict, limits: MeasureSettings) -> str | None:
-    """Why a volume z is not read as a burst when the previous weeks heard too few of this week's outlets."""
+    """Why a volume z past the burst threshold is not a burst: the previous weeks heard too few of this week's outlets."""
     before, this_week = now.get("prev_outlets_collected"), now.get("outlets_collected")
-    if before is None or not this_week or before >= limits.min_reference_ratio * this_week:
+    if (before is None or not this_week or (now.get("burst_z") or 0) < limits.burst_z
+            or before >= limits.min_reference_ratio * this_week):
         return None
     return f"not a burst: the previous weeks heard {num(before)} outlets a week, this week {this_week}"
 
