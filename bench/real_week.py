@@ -164,19 +164,20 @@ def term_candidates(warehouse, source: str, since: str = "2025-W20") -> list[dic
 
 
 def score_terms(labels: Path = ROOT / "labels" / "terms") -> None:
-    """Print the share of terms each reader, and both, judged meaningful (labels/terms/reader_*.jsonl)."""
-    readers = {path.stem: [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
-               for path in sorted(labels.glob("reader_*.jsonl"))}
-    first, second = list(readers.values())[:2]
-    both = [a["meaningful"] for a, b in zip(first, second) if a["meaningful"] == b["meaningful"]]
-    for name, rows in readers.items():
-        print(f"{name}: {sum(r['meaningful'] for r in rows)} of {len(rows)} terms meaningful "
-              f"({sum(r['meaningful'] for r in rows) / len(rows):.0%})")
-    print(f"agreed on {len(both)} of {len(first)}; of those, {sum(both)} meaningful ({sum(both) / len(both):.0%})")
-    listed = [a for a, b in zip(first, second) if a["kind"] != "candidate" and a["meaningful"] == b["meaningful"]]
-    print(f"terms the digests listed (not candidates): {sum(a['meaningful'] for a in listed)} of {len(listed)} meaningful")
-    print("judged not meaningful by both:", ", ".join(f"{a['term']} ({a['narrative']})" for a, b in zip(first, second)
-                                                      if not a["meaningful"] and not b["meaningful"]))
+    """Print, for each pair of readers (R1-R2, R3-R4 …: one batch of terms each), the share of terms they judged
+    meaningful, and which both judged not."""
+    files = sorted(labels.glob("reader_R*.jsonl"), key=lambda path: int(path.stem[8:]))
+    for first_path, second_path in zip(files[::2], files[1::2]):
+        first, second = ([json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+                         for path in (first_path, second_path))
+        agreed = [a for a, b in zip(first, second) if a["meaningful"] == b["meaningful"]]
+        meaningful = sum(a["meaningful"] for a in agreed)
+        print(f"{first_path.stem} and {second_path.stem}: {len(first)} terms, agreed on {len(agreed)}; of those, "
+              f"{meaningful} meaningful ({meaningful / len(agreed):.0%})")
+        listed = [a for a in agreed if a["kind"] != "candidate"]
+        if listed:
+            print(f"  terms the digests listed (not candidates): {sum(a['meaningful'] for a in listed)} of {len(listed)} meaningful")
+        print("  not meaningful by both:", ", ".join(f"{a['term']} ({a['narrative']})" for a in agreed if not a["meaningful"]))
 
 
 def precision(counts: Counter, narrative: str) -> float | None:

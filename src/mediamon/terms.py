@@ -204,7 +204,11 @@ def tokens(text_simplified: str, lang: str, lexicon: Lexicon, names_from: str | 
         if tok.endswith("'s"):
             tok = tok[:-2]  # nvidia's -> nvidia
         if tok and _is_content(tok, lexicon, tags, freq, names):
-            out.append(lexicon.canonical(tok))
+            term = lexicon.canonical(tok)
+            # A stoplist names canonical terms too: a narrative's own class words (chip, AI) in every one of its
+            # articles rise only with its volume.
+            if term.lower() not in lexicon.stop_en and term.lower() not in lexicon.stop_zh:
+                out.append(term)
     return out
 
 
