@@ -170,10 +170,12 @@ def score_terms(labels: Path = ROOT / "labels" / "terms") -> None:
     for first_path, second_path in zip(files[::2], files[1::2]):
         first, second = ([json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
                          for path in (first_path, second_path))
+        if [(a["id"], a["term"]) for a in first] != [(b["id"], b["term"]) for b in second]:
+            raise SystemExit(f"{first_path.name} and {second_path.name} do not judge the same terms in one order")
         agreed = [a for a, b in zip(first, second) if a["meaningful"] == b["meaningful"]]
         meaningful = sum(a["meaningful"] for a in agreed)
         print(f"{first_path.stem} and {second_path.stem}: {len(first)} terms, agreed on {len(agreed)}; of those, "
-              f"{meaningful} meaningful ({meaningful / len(agreed):.0%})")
+              f"{meaningful} meaningful ({meaningful / max(1, len(agreed)):.0%})")
         listed = [a for a in agreed if a["kind"] != "candidate"]
         if listed:
             print(f"  terms the digests listed (not candidates): {sum(a['meaningful'] for a in listed)} of {len(listed)} meaningful")

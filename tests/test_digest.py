@@ -273,3 +273,15 @@ def test_web_copy_renders_cleanly_at_desktop_and_phone_widths(rendered, tmp_path
                 page.close()
         finally:
             browser.close()
+
+
+def test_a_volume_z_past_the_threshold_from_fewer_sources_says_it_is_no_burst():
+    """Beside a volume z of 30 the digest says why it is not a burst when the previous weeks heard 2.5 outlets a week
+    against 36 now; with the sources steady, or a small z, it says nothing."""
+    from mediamon.digest import _fewer_sources_note
+
+    limits = project_config().analysis.rulebook.measures
+    grown = {"burst_z": 30.0, "prev_outlets_collected": 2.5, "outlets_collected": 36}
+    assert _fewer_sources_note(grown, limits) == "not a burst: the previous weeks heard 2.5 outlets a week, this week 36"
+    assert _fewer_sources_note({**grown, "prev_outlets_collected": 30.0}, limits) is None
+    assert _fewer_sources_note({**grown, "burst_z": 1.0}, limits) is None

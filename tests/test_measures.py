@@ -149,7 +149,7 @@ def test_planted_shifts_come_out_on_top(planted_warehouse):
 
 def test_a_count_that_rose_because_collection_grew_is_no_burst(tmp_path):
     """Nine weeks heard from two outlets, then a week from six with valuation coverage tripled: the count rose with
-    the sources (a new warehouse's first weeks, feeds added), so no burst is claimed; the share test still runs."""
+    the sources (a new warehouse's first weeks, feeds added), so no burst is claimed."""
     from mediamon.testing.synth import OUTLETS
 
     plans = _plans(planted=False)

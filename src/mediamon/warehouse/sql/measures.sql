@@ -349,7 +349,8 @@ SELECT
     coalesce(w.history_weeks >= $min_history_weeks AND w.articles >= $burst_min_articles
              AND burst_z(w.articles, w.prev_mean, w.prev_sd) >= $burst_z
              -- ... from sources the history also heard: a count that rose because collection began or outlets
-             -- were added (fewer than min_reference_ratio of this week's outlets a week before) is not news
+             -- were added (the previous weeks heard on average fewer than min_reference_ratio of this week's
+             -- outlets) is not news
              AND w.prev_outlets_collected >= $min_reference_ratio * w.outlets_collected, false) AS is_burst,
     w.ref_articles, w.ref_on_topic_articles,
     w.ref_articles / nullif(w.ref_on_topic_articles, 0) AS ref_share,

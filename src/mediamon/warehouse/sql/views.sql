@@ -112,7 +112,7 @@ LEFT JOIN narrative_catalog c ON c.narrative = l.narrative AND c.frame IS NOT DI
 --   baseline_articles, baseline_share   the same among the seed articles
 --   prev_mean, prev_sd, history_weeks   articles in the previous `lookback_weeks` weeks
 --   burst_z, is_burst               volume against that history (a burst also needs the history to have
---                                   heard half this week's outlets); is_share_shift: the share moved
+--                                   heard min_reference_ratio, 0.5, of this week's outlets); is_share_shift: the share moved
 --   outlets_collected, prev_outlets_collected   outlets with any stored article this week; their mean before
 --   jsd_baseline, jsd_prev          Jensen-Shannon divergence (0..1) of the narrative's term
 --                                   distribution against the seed baseline and against last week
