@@ -159,10 +159,14 @@ def _tags(userdict: str) -> dict[str, str]:
 
 
 def _is_content(token: str, lex: Lexicon, tags: dict[str, str], freq: dict[str, int], names: frozenset[str]) -> bool:
-    """A term the alias table names; a Chinese noun or name that jieba's dictionary does not call common; an English
-    name (capitalised inside a sentence) that general news does not use everywhere."""
+    """A term the alias table names (unless a stoplist names its canonical term); a Chinese noun or name that
+    jieba's dictionary does not call common; an English name (capitalised inside a sentence) that general news
+    does not use everywhere."""
     if token in lex.alias:
-        return True
+        # A stoplist may name a canonical term: a narrative's own class words (chip, AI), in every one of its
+        # articles, rise only with its volume, whichever variant (芯片, 晶片, chips) the text uses.
+        canonical = lex.alias[token].lower()
+        return canonical not in lex.stop_en and canonical not in lex.stop_zh
     if token in lex.stop_zh or token in lex.stop_en or not _TOKEN_OK.search(token) or len(token) < 2:
         return False
     if HAN.search(token):
@@ -204,11 +208,7 @@ def tokens(text_simplified: str, lang: str, lexicon: Lexicon, names_from: str | 
         if tok.endswith("'s"):
             tok = tok[:-2]  # nvidia's -> nvidia
         if tok and _is_content(tok, lexicon, tags, freq, names):
-            term = lexicon.canonical(tok)
-            # A stoplist names canonical terms too: a narrative's own class words (chip, AI) in every one of its
-            # articles rise only with its volume.
-            if term.lower() not in lexicon.stop_en and term.lower() not in lexicon.stop_zh:
-                out.append(term)
+            out.append(lexicon.canonical(tok))
     return out
 
 
