@@ -64,9 +64,17 @@ def test_script_detection():
 
 
 def test_simplified_copy_protects_configured_terms():
-    """OpenCC's t2s turns 昇騰 into 升腾; configured terms keep their proper simplified form."""
-    assert to_simplified("華為昇騰晶片") == "华为升腾晶片"  # documents why the protection exists
-    assert to_simplified("華為昇騰晶片", {"昇騰": "昇腾"}) == "华为昇腾晶片"
+    """OpenCC turns 昇騰 into 升腾; configured terms keep their proper simplified form."""
+    assert to_simplified("華為昇騰晶片") == "华为升腾芯片"  # documents why the protection exists
+    assert to_simplified("華為昇騰晶片", {"昇騰": "昇腾"}) == "华为昇腾芯片"
+
+
+def test_simplified_copy_uses_mainland_words_for_taiwan_ones():
+    """Rules and terms list mainland forms, so Taiwan's words for the same things become them."""
+    taiwan = "輝達執行長黃仁勳說，人工智慧新創在資料中心部署的伺服器用上了大型語言模型與AI晶片。"
+    assert to_simplified(taiwan) == "英伟达执行长黄仁勋说，人工智能新创在数据中心部署的服务器用上了大语言模型与AI芯片。"
+    assert to_simplified("董事會決定刊登出版首席執行官的智慧財產聲明") == "董事会决定刊登出版首席执行官的智慧财产声明"  # not tw2sp
+    assert to_simplified("华为发布人工智能芯片") == "华为发布人工智能芯片"  # simplified text passes unchanged
 
 
 def test_clean_text_strips_invisible_and_bidi_characters():

@@ -49,6 +49,11 @@ def matches(query: str, title: str, text: str) -> bool:
     ("CAPS(US) NEAR/s @curbs", "", "The US export controls.", True),
     ("@curbs NEAR/s @chips", "", "美国出口管制覆盖芯片。", True),
     ("ATLEAST1(@cn_ai NOT @chips)", "", "DeepSeek chips. DeepSeek app.", True),  # NOT judged per sentence
+    ("AI芯片", "", "华为发布 AI 芯片。", True),   # a space where Latin meets Han, as many Chinese pages set it
+    ('"AI 芯片"', "", "华为发布AI芯片。", True),
+    ("A股", "", "冲击 A 股上市。", True),
+    ("AI芯片", "", "华为发布 AIR 芯片。", False),  # still whole Latin words
+    ("AI芯片", "", "华为发布 AI  芯片。", False),  # one space, not any gap
 ])
 def test_the_query_language(query, title, text, expected):
     """Terms, phrases, prefixes, Boolean logic, proximity, fields and salience mean what analysts expect."""

@@ -100,6 +100,18 @@ def clean_text(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
+# Taiwan's and Hong Kong's words for the narratives' subjects, written as the mainland writes them in the simplified
+# copy, so rules and terms see one word. A short list on purpose: OpenCC's tw2sp converts IT words wholesale and
+# corrupts common ones on real pages (首席執行官 → 首席运行官, 刊登出 → 刊注销, 智慧財產 → 智能财产).
+MAINLAND_WORDS = {
+    "人工智慧": "人工智能", "辉达": "英伟达", "晶片": "芯片", "资料中心": "数据中心", "伺服器": "服务器",
+    "大型语言模型": "大语言模型", "演算法": "算法", "那斯达克": "纳斯达克", "记忆体": "内存", "智慧型手机": "智能手机",
+    "新创公司": "初创公司", "新创企业": "初创企业", "AI新创": "AI初创", "智慧体": "智能体", "具身智慧": "具身智能",
+    "智慧助手": "智能助手", "光模组": "光模块", "长江储存": "长江存储", "位元组跳动": "字节跳动",
+}
+_MAINLAND_WORD = re.compile("|".join(map(re.escape, sorted(MAINLAND_WORDS, key=len, reverse=True))))
+
+
 @lru_cache(maxsize=4)
 def _converter(config: str) -> opencc.OpenCC:
     """One OpenCC converter per configuration, built once (it loads dictionaries)."""
@@ -107,9 +119,10 @@ def _converter(config: str) -> opencc.OpenCC:
 
 
 def to_simplified(text: str, protected: dict[str, str] | None = None) -> str:
-    """Simplified-script copy of text; `protected` maps terms OpenCC gets wrong (昇騰 → 昇腾) to their forms."""
+    """Simplified-script copy of text in mainland words (MAINLAND_WORDS); `protected` maps terms OpenCC gets wrong
+    (昇騰 → 昇腾) to their forms."""
     if not protected:
-        return _converter("t2s").convert(text)
+        return _mainland_words(_converter("t2s").convert(text))
     pattern = re.compile("|".join(re.escape(k) for k in sorted(protected, key=len, reverse=True)))
     out, last = [], 0
     for match in pattern.finditer(text):
@@ -117,7 +130,12 @@ def to_simplified(text: str, protected: dict[str, str] | None = None) -> str:
         out.append(protected[match.group(0)])
         last = match.end()
     out.append(_converter("t2s").convert(text[last:]))
-    return "".join(out)
+    return _mainland_words("".join(out))
+
+
+def _mainland_words(simplified: str) -> str:
+    """The simplified copy with Taiwan's and Hong Kong's words for the narratives' subjects in mainland words."""
+    return _MAINLAND_WORD.sub(lambda m: MAINLAND_WORDS[m.group(0)], simplified)
 
 
 @lru_cache(maxsize=1)

@@ -380,12 +380,27 @@ NO = Match(False)
 # --- compiled queries -------------------------------------------------------------------------------
 
 
+def _spaced_script_change(word: str) -> str:
+    """A word's regex that also matches a space where Latin letters meet Han characters: Chinese pages often set
+    one there (AI 芯片 for AI芯片)."""
+    parts = [re.escape(c).replace(r"\?", "[a-z0-9]") for c in word]
+    out = parts[:1]
+    for before, after, part in zip(word, word[1:], parts[1:]):
+        if bool(HAN.match(before)) != bool(HAN.match(after)) and (before.isalnum() and after.isalnum()):
+            out.append("[ \t]?")
+        out.append(part)
+    return "".join(out)
+
+
 def _term_pattern(term: str) -> str:
     """The regex of one term: Chinese as a substring, Latin words whole (a trailing * makes a prefix, ? one letter)."""
     prefix = term.endswith("*") and len(term) > 1
     core = term[:-1] if prefix else term
-    words = [re.escape(w).replace(r"\?", "[a-z0-9]") for w in core.split()]
-    body = r"[ \t\-]+".join(words) if words else re.escape(core)
+    split = core.split()
+    body = _spaced_script_change(split[0]) if split else re.escape(core)
+    for before, word in zip(split, split[1:]):  # a space between Latin and Han may also be absent (AI 芯片, AI芯片)
+        gap = r"[ \t\-]*" if bool(HAN.match(before[-1])) != bool(HAN.match(word[0])) else r"[ \t\-]+"
+        body += gap + _spaced_script_change(word)
     left = r"(?<![a-z0-9])" if re.match(r"[a-z0-9]", core, re.I) else ""
     if prefix and not HAN.search(core[-1]):
         right = r"[a-z0-9\-]*"
@@ -411,7 +426,10 @@ def _anchors(terms: tuple[str, ...], case_sensitive: bool) -> tuple[str, ...]:
     no match)."""
     pieces = []
     for term in terms:
-        literal = max(re.split(r"[\s\-?*]+", term if case_sensitive else term.lower().translate(_FOLD)), key=len)
+        folded = term if case_sensitive else term.lower().translate(_FOLD)
+        # split where Latin meets Han too: the text may set a space there (AI 芯片)
+        literal = max(re.split(r"[\s\-?*]+|(?<=[a-z0-9])(?=[\u3400-\u9fff])|(?<=[\u3400-\u9fff])(?=[a-z0-9])",
+                               folded, flags=re.I), key=len)
         # Beyond ASCII and Han, case-insensitive matching knows more equivalences than lower() (Greek final
         # sigma, Turkish dotted I): such a term is always scanned for.
         pieces.append(literal if case_sensitive or all(c.isascii() or HAN.match(c) for c in literal) else "")
@@ -759,9 +777,11 @@ def _resolve(node: Node, concepts: dict[str, Node], seen: tuple[str, ...] = ()) 
 
 
 def _normalise_terms(node: Node, simplify: Callable[[str], str]) -> Node:
-    """Terms as the documents hold them: simplified script (a traditional term in a rule still matches)."""
+    """Terms as the documents hold them: simplified script and mainland words, and the term as written too (a
+    traditional term in a rule still matches; 晶片 still matches copies stored before Taiwan's words were converted)."""
     if isinstance(node, Terms):
-        return Terms(tuple(simplify(t) for t in node.terms), node.case_sensitive, node.name)
+        both = dict.fromkeys(form for t in node.terms for form in (simplify(t), t))
+        return Terms(tuple(both), node.case_sensitive, node.name)
     if isinstance(node, (And, Or)):
         return type(node)(tuple(_normalise_terms(p, simplify) for p in node.parts))
     if isinstance(node, Not):
