@@ -71,10 +71,17 @@ def test_simplified_copy_protects_configured_terms():
 
 def test_simplified_copy_uses_mainland_words_for_taiwan_ones():
     """Rules and terms list mainland forms, so Taiwan's words for the same things become them."""
-    taiwan = "輝達執行長黃仁勳說，人工智慧新創在資料中心部署的伺服器用上了大型語言模型與AI晶片。"
-    assert to_simplified(taiwan) == "英伟达执行长黄仁勋说，人工智能新创在数据中心部署的服务器用上了大语言模型与AI芯片。"
+    taiwan = "輝達執行長黃仁勳說，人工智慧新創在AI資料中心部署的伺服器用上了大型語言模型與AI晶片。"
+    assert to_simplified(taiwan) == "英伟达执行长黄仁勋说，人工智能新创在AI数据中心部署的服务器用上了大语言模型与AI芯片。"
     assert to_simplified("董事會決定刊登出版首席執行官的智慧財產聲明") == "董事会决定刊登出版首席执行官的智慧财产声明"  # not tw2sp
     assert to_simplified("华为发布人工智能芯片") == "华为发布人工智能芯片"  # simplified text passes unchanged
+    assert to_simplified("台灣AI 新創與AI資料中心") == "台湾AI初创与AI数据中心"
+
+
+@pytest.mark.parametrize("everyday", ["水晶片", "光辉达到顶点", "背光模组厂", "智慧体育公园", "智慧体现在", "记忆体验", "档案资料中心"])
+def test_mainland_words_leave_everyday_words_that_contain_them(everyday):
+    """A Taiwan word inside a longer everyday word (水晶片 holds 晶片) is left as it is."""
+    assert to_simplified(everyday) == everyday
 
 
 def test_clean_text_strips_invisible_and_bidi_characters():

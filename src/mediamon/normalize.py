@@ -103,13 +103,16 @@ def clean_text(text: str) -> str:
 # Taiwan's and Hong Kong's words for the narratives' subjects, written as the mainland writes them in the simplified
 # copy, so rules and terms see one word. A short list on purpose: OpenCC's tw2sp converts IT words wholesale and
 # corrupts common ones on real pages (首席執行官 → 首席运行官, 刊登出 → 刊注销, 智慧財產 → 智能财产).
-MAINLAND_WORDS = {
-    "人工智慧": "人工智能", "辉达": "英伟达", "晶片": "芯片", "资料中心": "数据中心", "伺服器": "服务器",
-    "大型语言模型": "大语言模型", "演算法": "算法", "那斯达克": "纳斯达克", "记忆体": "内存", "智慧型手机": "智能手机",
-    "新创公司": "初创公司", "新创企业": "初创企业", "AI新创": "AI初创", "智慧体": "智能体", "具身智慧": "具身智能",
-    "智慧助手": "智能助手", "光模组": "光模块", "长江储存": "长江存储", "位元组跳动": "字节跳动",
-}
-_MAINLAND_WORD = re.compile("|".join(map(re.escape, sorted(MAINLAND_WORDS, key=len, reverse=True))))
+# Each is a regex (guarded where a longer everyday word contains it: 水晶片, 光辉达到, 背光模组) and its mainland form.
+MAINLAND_WORDS = (
+    ("人工智慧", "人工智能"), ("(?<![光王])辉达(?![到成])", "英伟达"), ("(?<![水])晶片", "芯片"),
+    ("(?<![a-z])ai ?资料中心", "AI数据中心"), ("伺服器", "服务器"), ("大型语言模型", "大语言模型"), ("演算法", "算法"),
+    ("那斯达克", "纳斯达克"), ("智慧型手机", "智能手机"), ("新创公司", "初创公司"), ("新创企业", "初创企业"),
+    ("(?<![a-z])ai ?新创", "AI初创"), ("具身智慧", "具身智能"), ("智慧助手", "智能助手"), ("(?<![背])光模组", "光模块"),
+    ("长江储存", "长江存储"), ("位元组跳动", "字节跳动"), ("网际网路", "互联网"),
+    ("智慧体(?![育系验制质现会力积量])", "智能体"),
+)
+_MAINLAND_WORD = re.compile("|".join(f"({pattern})" for pattern, _ in MAINLAND_WORDS), re.I)
 
 
 @lru_cache(maxsize=4)
@@ -135,7 +138,7 @@ def to_simplified(text: str, protected: dict[str, str] | None = None) -> str:
 
 def _mainland_words(simplified: str) -> str:
     """The simplified copy with Taiwan's and Hong Kong's words for the narratives' subjects in mainland words."""
-    return _MAINLAND_WORD.sub(lambda m: MAINLAND_WORDS[m.group(0)], simplified)
+    return _MAINLAND_WORD.sub(lambda m: MAINLAND_WORDS[m.lastindex - 1][1], simplified)
 
 
 @lru_cache(maxsize=1)

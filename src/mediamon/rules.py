@@ -380,13 +380,19 @@ NO = Match(False)
 # --- compiled queries -------------------------------------------------------------------------------
 
 
+def _script_change(before: str, after: str) -> bool:
+    """Whether two characters are an ASCII letter or digit and a Han character, in either order."""
+    return (before.isascii() and before.isalnum() and bool(HAN.match(after))) or \
+        (after.isascii() and after.isalnum() and bool(HAN.match(before)))
+
+
 def _spaced_script_change(word: str) -> str:
-    """A word's regex that also matches a space where Latin letters meet Han characters: Chinese pages often set
-    one there (AI 芯片 for AI芯片)."""
+    """A word's regex that also matches one space where ASCII letters or digits meet Han characters: Chinese pages
+    often set one there (AI 芯片 for AI芯片)."""
     parts = [re.escape(c).replace(r"\?", "[a-z0-9]") for c in word]
     out = parts[:1]
     for before, after, part in zip(word, word[1:], parts[1:]):
-        if bool(HAN.match(before)) != bool(HAN.match(after)) and (before.isalnum() and after.isalnum()):
+        if _script_change(before, after):
             out.append("[ \t]?")
         out.append(part)
     return "".join(out)
@@ -398,8 +404,8 @@ def _term_pattern(term: str) -> str:
     core = term[:-1] if prefix else term
     split = core.split()
     body = _spaced_script_change(split[0]) if split else re.escape(core)
-    for before, word in zip(split, split[1:]):  # a space between Latin and Han may also be absent (AI 芯片, AI芯片)
-        gap = r"[ \t\-]*" if bool(HAN.match(before[-1])) != bool(HAN.match(word[0])) else r"[ \t\-]+"
+    for before, word in zip(split, split[1:]):  # one space between Latin and Han may also be absent (AI 芯片, AI芯片)
+        gap = r"[ \t]?" if _script_change(before[-1], word[0]) else r"[ \t\-]+"
         body += gap + _spaced_script_change(word)
     left = r"(?<![a-z0-9])" if re.match(r"[a-z0-9]", core, re.I) else ""
     if prefix and not HAN.search(core[-1]):
@@ -420,6 +426,10 @@ def _pattern(terms: tuple[str, ...], case_sensitive: bool) -> re.Pattern[str]:
 _FOLD = str.maketrans({"ſ": "s", "\u212a": "k", "\u0130": "i", "\u0131": "i"})
 
 
+# Where a term's literal pieces end: spaces, wildcards, and where ASCII letters or digits meet Han (a space may sit there).
+_ANCHOR_SPLIT = re.compile(rf"[\s\-?*]+|(?<=[a-zA-Z0-9])(?=[{HAN_CHARS}])|(?<=[{HAN_CHARS}])(?=[a-zA-Z0-9])")
+
+
 @lru_cache(maxsize=4096)
 def _anchors(terms: tuple[str, ...], case_sensitive: bool) -> tuple[str, ...]:
     """For each term, the longest literal piece every match of it contains (so a text without any of them has
@@ -428,8 +438,7 @@ def _anchors(terms: tuple[str, ...], case_sensitive: bool) -> tuple[str, ...]:
     for term in terms:
         folded = term if case_sensitive else term.lower().translate(_FOLD)
         # split where Latin meets Han too: the text may set a space there (AI 芯片)
-        literal = max(re.split(r"[\s\-?*]+|(?<=[a-z0-9])(?=[\u3400-\u9fff])|(?<=[\u3400-\u9fff])(?=[a-z0-9])",
-                               folded, flags=re.I), key=len)
+        literal = max(_ANCHOR_SPLIT.split(folded), key=len)
         # Beyond ASCII and Han, case-insensitive matching knows more equivalences than lower() (Greek final
         # sigma, Turkish dotted I): such a term is always scanned for.
         pieces.append(literal if case_sensitive or all(c.isascii() or HAN.match(c) for c in literal) else "")
