@@ -5,6 +5,7 @@ built, and every term the digest lists checked against general language.
     python bench/real_week.py --source haoqi7 --top-stories     # every week's top stories against the readers
     python bench/real_week.py --terms-for-readers /tmp/terms.jsonl     # every real week's candidate terms
     python bench/real_week.py --score-terms                         # the readers' verdicts on them (labels/terms/)
+    python bench/real_week.py --score-list /tmp/terms.jsonl         # today's candidate list, by those verdicts
 
 Prints each listed term (rising, falling, new, and those of "What shifted") with its jieba dictionary
 frequency and whether it is a stopword, and writes the digest (HTML and text) for a reader to judge.
@@ -12,8 +13,9 @@ With --top-stories, it takes the digest's top stories of every week instead (thr
 reader sees first) and, for each one our readers labelled (labels/, the same headline), whether they said
 it covers that narrative: the share that does is the top stories' precision on real coverage.
 With --terms-for-readers, it writes each week's rising terms (listed, and each narrative's ten strongest
-candidates) from 2025-W20 on in both archives, with up to three headlines using each, for two readers to judge
-under labels/terms/GUIDE.md; --score-terms prints the share they judged meaningful.
+candidates, or --depth N) from 2025-W20 on in both archives, with up to three headlines using each, for two
+readers to judge under labels/terms/GUIDE.md; --score-terms prints the share each pair judged meaningful, and
+--score-list FILE scores such a file (today's lists) with every pair's verdicts.
 tests/test_real_week.py holds the first two checks.
 """
 
@@ -83,8 +85,8 @@ class ListedTerm:
         return self.jieba_frequency >= 3000 or self.stopword
 
 
-def listed_terms(warehouse, week: str) -> tuple[list[ListedTerm], list[ListedTerm]]:
-    """(the terms the digest of `week` lists, each narrative's ten strongest rising candidates)."""
+def listed_terms(warehouse, week: str, depth: int = 10) -> tuple[list[ListedTerm], list[ListedTerm]]:
+    """(the terms the digest of `week` lists, each narrative's `depth` strongest rising candidates)."""
     import jieba
 
     from mediamon.testing import project_config
@@ -103,12 +105,12 @@ def listed_terms(warehouse, week: str) -> tuple[list[ListedTerm], list[ListedTer
               if abs(r["z_prev"]) >= 2.0]
     listed += [judged("all", "new", r["term"]) for r in rows["new_terms"]]
     listed += [judged(s.narrative, s.kind, s.term) for s in shifts if s.term]
-    # What the digest would list with more history: each narrative's ten strongest rising terms this week.
+    # What the digest would list with more history: each narrative's strongest rising terms this week.
     with warehouse.reader() as con:
         candidates = con.execute(
             "SELECT narrative, term FROM v_weekly_terms WHERE iso_week = ? "
             "AND narrative <> 'all' AND z_prev > 0 QUALIFY row_number() OVER (PARTITION BY narrative "
-            "ORDER BY z_prev DESC, term) <= 10 ORDER BY narrative, z_prev DESC", [week]).fetchall()
+            "ORDER BY z_prev DESC, term) <= ? ORDER BY narrative, z_prev DESC, term", [week, depth]).fetchall()
     return listed, [judged(n, "candidate", t) for n, t in candidates]
 
 
@@ -140,14 +142,15 @@ def top_stories_against_readers(warehouse) -> tuple[Counter, list[tuple[str, str
     return counts, wrong
 
 
-def term_candidates(warehouse, source: str, since: str = "2025-W20") -> list[dict]:
-    """Every week's listed and candidate terms, each with up to three headlines of the narrative that use it."""
+def term_candidates(warehouse, source: str, since: str = "2025-W20", depth: int = 10) -> list[dict]:
+    """Every week's listed and candidate terms (`depth` per narrative), each with up to three headlines of the
+    narrative that use it."""
     with warehouse.reader() as con:
         weeks = [w for (w,) in con.execute("SELECT DISTINCT iso_week FROM v_articles WHERE NOT is_baseline "
                                            "AND iso_week >= ? ORDER BY 1", [since]).fetchall()]
     out, seen = [], set()
     for week in weeks:
-        listed, candidates = listed_terms(warehouse, week)
+        listed, candidates = listed_terms(warehouse, week, depth)
         for t in listed + candidates:
             if (week, t.narrative, t.term) in seen:
                 continue
@@ -182,6 +185,32 @@ def score_terms(labels: Path = ROOT / "labels" / "terms") -> None:
         print("  not meaningful by both:", ", ".join(f"{a['term']} ({a['narrative']})" for a in agreed if not a["meaningful"]))
 
 
+def reader_verdicts(items: list[dict], labels: Path = ROOT / "labels" / "terms") -> tuple[list[bool], list[dict]]:
+    """(the verdict of each item that two readers judged alike, the items no pair of readers judged), matching
+    items to verdicts by week, source, narrative and term."""
+    verdicts: dict[tuple, tuple[bool, bool]] = {}
+    files = sorted(labels.glob("reader_R*.jsonl"), key=lambda p: int(p.stem[8:]))
+    for first_path, second_path in zip(files[::2], files[1::2]):
+        pairs = zip(*([json.loads(line) for line in p.read_text("utf-8").splitlines() if line.strip()]
+                      for p in (first_path, second_path)))
+        for a, b in pairs:
+            verdicts[a["week"], a["source"], a["narrative"], a["term"]] = (a["meaningful"], b["meaningful"])
+    keyed = [((i["week"], i["source"], i["narrative"], i["term"]), i) for i in items]
+    agreed = [verdicts[key][0] for key, _ in keyed if key in verdicts and len(set(verdicts[key])) == 1]
+    return agreed, [i for key, i in keyed if key not in verdicts]
+
+
+def score_list(path: Path) -> None:
+    """Print how many terms of a --terms-for-readers file two readers judged, and the share of those they agreed
+    on that are meaningful; list the terms no reader judged."""
+    items = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    agreed, unjudged = reader_verdicts(items)
+    print(f"{len(items)} terms in {path}; {len(items) - len(unjudged)} judged by two readers, agreed on "
+          f"{len(agreed)}; of those, {sum(agreed)} meaningful ({sum(agreed) / max(1, len(agreed)):.0%})")
+    if unjudged:
+        print("  not judged yet:", ", ".join(f"{i['term']} ({i['week']} {i['narrative']})" for i in unjudged))
+
+
 def precision(counts: Counter, narrative: str) -> float | None:
     """The share of a narrative's read top stories that the readers said cover it."""
     yes, no = counts[narrative, "covers"], counts[narrative, "does not cover"]
@@ -197,10 +226,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/real-week"))
     parser.add_argument("--top-stories", action="store_true", help="every week's top stories against the readers")
     parser.add_argument("--terms-for-readers", type=Path, help="write every real week's candidate terms here")
+    parser.add_argument("--depth", type=int, default=10, help="candidates per narrative and week (--terms-for-readers)")
     parser.add_argument("--score-terms", action="store_true", help="the readers' verdicts on the candidate terms")
+    parser.add_argument("--score-list", type=Path, help="a --terms-for-readers file scored with every reader's verdicts")
     args = parser.parse_args()
     if args.score_terms:
         score_terms()
+        return
+    if args.score_list:
+        score_list(args.score_list)
         return
     if not ARCHIVES.exists():
         sys.exit(f"{ARCHIVES} is absent: this check reads the shared archives")
@@ -210,7 +244,7 @@ def main() -> None:
         items = []
         for source in ("exposir", "haoqi7"):
             warehouse, _ = store_archive(source, args.out / f"{source}.duckdb")
-            items += term_candidates(warehouse, source)
+            items += term_candidates(warehouse, source, depth=args.depth)
         with args.terms_for_readers.open("w", encoding="utf-8") as out:
             for n, item in enumerate(items, 1):
                 out.write(json.dumps({"id": n, **item}, ensure_ascii=False) + "\n")

@@ -33,7 +33,7 @@ def _frames(warehouse) -> dict[tuple[str, str], dict]:
 
 
 def test_the_planted_turns_are_found(demo_warehouse):
-    """W18 distillation and W20 smuggling are flagged shifts; W19 backfire and W23 security are that week's
+    """W18 distillation and W20 smuggling are flagged shifts (and distillation W18's strongest rising term); W19 backfire and W23 security are that week's
     strongest rise of their narrative's frames (the corpus has 2 to 8 articles per narrative a week, so the
     labels of the Boolean rules, judged on real coverage, leave those two below the Bonferroni threshold);
     nothing is flagged before there is history to judge it."""
@@ -43,7 +43,11 @@ def test_the_planted_turns_are_found(demo_warehouse):
     flagged = {(w, s.narrative, s.frame) for w, found in shifts.items() for s in found if s.kind == "frame"}
     assert ("2025-W18", "chinese_ai", "imitation_distillation") in flagged
     assert ("2025-W20", "chip_controls", "smuggling_enforcement") in flagged
-    assert any(s.kind == "new_term" and s.term == "distillation" for s in shifts["2025-W18"])
+    # distillation is W18's strongest rising term of Chinese AI, and not "new": a seed (DeepSeek's shock) says 蒸馏.
+    with demo_warehouse.reader() as con:
+        rising = con.execute("SELECT term, prev_docs, is_new FROM v_weekly_terms WHERE iso_week = '2025-W18' "
+                             "AND narrative = 'chinese_ai' ORDER BY z_prev DESC LIMIT 1").fetchone()
+    assert rising == ("distillation", 0, False)
     assert not any(shifts[w] for w in ("2025-W14", "2025-W15", "2025-W16", "2025-W17"))
     frames = _frames(demo_warehouse)
     for week, narrative, frame in (("2025-W19", "chip_controls", "backfire_self_reliance"),

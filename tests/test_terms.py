@@ -67,9 +67,9 @@ def test_common_chinese_words_are_measured_by_jiebas_dictionary(lexicon):
 
 
 def test_multiword_english_phrases_and_stopwords(lexicon):
-    """'export controls' and 'market cap' become one term; stopwords and single Han characters go."""
-    got = tokens("The new export controls cut the market cap of the firm", "en", lexicon)
-    assert "export controls" in got and "market value" in got
+    """'export controls' and 'capital expenditure' become one term; stopwords and single Han characters go."""
+    got = tokens("The new export controls cut the capital expenditure of the firm", "en", lexicon)
+    assert "export controls" in got and "capex" in got
     assert "the" not in got and "of" not in got
     assert "的" not in tokens("美国的出口管制", "zh", lexicon)
 
@@ -106,7 +106,7 @@ def _jieba_with_userdict():
     """Python jieba with the project's user dictionary: the reference the fast segmenter must match."""
     from mediamon.terms import _jieba
 
-    return _jieba(str(CONFIG / "userdict.txt"))
+    return _jieba(*load_lexicon(CONFIG).dictionary)
 
 
 def test_fast_segmenter_cuts_as_jieba_does():
@@ -114,10 +114,11 @@ def test_fast_segmenter_cuts_as_jieba_does():
     from mediamon.terms import _segmenter
 
     jieba = _jieba_with_userdict()
-    segmenter = _segmenter(str(CONFIG / "userdict.txt"))
+    segmenter = _segmenter(*load_lexicon(CONFIG).dictionary)
     for text in SEGMENTATION_SAMPLES:
         assert segmenter.cut(text.lower(), False) == jieba.lcut(text.lower(), HMM=False), text
     assert "深度求索" in segmenter.cut("深度求索的蝴蝶效应", False)  # user-dictionary words stay whole
+    assert "字节跳动" in segmenter.cut("字节跳动的豆包", False)  # and so do the alias table's
 
 
 @pytest.mark.shared
@@ -133,7 +134,7 @@ def test_fast_segmenter_cuts_real_articles_as_jieba_does():
     from mediamon.testing.labelsets import records
 
     jieba = _jieba_with_userdict()
-    segmenter = _segmenter(str(CONFIG / "userdict.txt"))
+    segmenter = _segmenter(*load_lexicon(CONFIG).dictionary)
     texts = [(r["title"] + "\n" + r["text"]).lower() for r in records("all") if r["lang"].startswith("zh")]
     same = sum(segmenter.cut(t, False) == jieba.lcut(t, HMM=False) for t in texts)
     print(f"{same} of {len(texts)} real texts cut alike")
@@ -149,3 +150,28 @@ def test_user_dictionary_lines_read_as_jieba_reads_them(tmp_path):
     path.write_text("\ufeff深度求索 2000 nz\n# a comment\n摩尔线程\n月之暗面 nt\nOpen AI 300 nz\n泡泡玛特 50\n\n", "utf-8")
     assert _user_entries(str(path)) == (("深度求索", 2000, "nz"), ("摩尔线程", None, None), ("月之暗面", None, "nt"),
                                         ("Open AI", 300, "nz"), ("泡泡玛特", 50, None))
+
+
+def test_common_nouns_are_not_terms_but_names_and_listed_concepts_are(lexicon):
+    """jieba's common nouns (代码, 硬件, 瓶颈, 开发者) are not terms: readers judged them generic (labels/terms/). Names
+    jieba tags as such (华尔街) and the alias table's names and concepts (字节, 黄仁勋, 后门) are."""
+    got = tokens("开发者说代码和硬件是瓶颈。华尔街关注字节跳动、黄仁勋和芯片后门。", "zh", lexicon)
+    assert got == ["华尔街", "ByteDance", "Jensen Huang", "backdoor"]
+
+
+def test_alias_variants_are_words_to_the_segmenter(lexicon):
+    """A Chinese alias variant jieba does not know (谷歌, 摩尔线程) is cut whole, so its alias applies."""
+    assert tokens("谷歌与摩尔线程", "zh", lexicon) == ["Google", "Moore Threads"]
+
+
+def test_web_addresses_leave_no_pieces(lexicon):
+    """Addresses and bare domains are not terms (github, com, www); the same name in the text still is."""
+    text = "代码见 https://github.com/deepseek-ai/DeepSeek-V3见附件，或访问36kr.com、写信给a@b.cn。DeepSeek称"
+    assert tokens(text, "zh", lexicon) == ["DeepSeek"]
+    assert tokens("See https://www.reuters.com/tech/nvidia-h20 and reuters.com. Nvidia said.", "en", lexicon) == ["Nvidia"]
+
+
+def test_foreign_names_written_with_an_interpunct_count_by_surname(lexicon):
+    """马克·扎克伯格 is 扎克伯格 (jieba cuts it 扎克 伯格), never the fragment 马克; 唐纳德·特朗普 is Trump."""
+    assert tokens("马克·扎克伯格和埃隆·马斯克表示", "zh", lexicon) == ["扎克伯格", "马斯克"]
+    assert tokens("唐纳德·特朗普政府与杰弗里·辛顿认为", "zh", lexicon) == ["Trump", "辛顿"]

@@ -1,8 +1,12 @@
 """Text to content terms: names, organisations, products, places and concepts, never function words.
 
-Chinese: jieba's segmentation (HMM off; run by jieba-rs) with the project's user dictionary; a token is a
-content term when jieba's own dictionary tags it as a noun of some kind (or a foreign word) and it is not
-general language there (a dictionary frequency below `COMMON_ZH_FREQ`, so 中国, 面临, 人类, 学习 never count).
+Chinese: jieba's segmentation (HMM off; run by jieba-rs) with the project's user dictionary and the alias
+table's Chinese variants as words; a token is a content term when the project's dictionaries name it
+(`userdict.txt`, `aliases.yaml`: the concepts a user cares about) or when jieba's own dictionary tags it as a
+name (person, place, organisation, other proper noun) that is not general language there (a dictionary
+frequency below `COMMON_ZH_FREQ`, so 中国 and 美国 never count). jieba's common nouns do not count on their
+own: readers judged most of them generic for a narrative (代码, 硬件, 瓶颈, 开发者), and no frequency cut-off
+separated them from the few that were not (labels/README.md).
 English has no such dictionary here: its content terms are names (words the body capitalises inside a
 sentence) that are in under `COMMON_EN_SHARE` of a general news background (shipped as counts, built by
 bench/build_background.py), plus the concepts of the alias table (bubble, capex, export controls …). Aliases
@@ -26,9 +30,9 @@ import yaml
 from .errors import ConfigError
 from .normalize import HAN
 
-# jieba's tags for nouns, names, places, organisations, other proper nouns, foreign words and abbreviations.
-CONTENT_TAGS = frozenset({"n", "nr", "nr1", "nr2", "nrj", "nrf", "nrfg", "nrt", "ns", "nsf", "nt", "nz", "nw",
-                          "eng", "j"})
+# jieba's tags for names: people, places, organisations, other proper nouns, titles of works.
+NAME_TAGS = frozenset({"nr", "nr1", "nr2", "nrj", "nrf", "nrfg", "nrt", "ns", "nsf", "nt", "nz", "nw"})
+ALIAS_WORD_FREQ = 1000    # a Chinese alias variant jieba does not know becomes a word of this frequency
 COMMON_ZH_FREQ = 3000     # jieba dictionary frequency from which a word is general language (中国 129,470; 芯片 1,031)
 COMMON_EN_SHARE = 0.02    # a name in more background news texts than this is general language (China, Trump)
 # A capitalised word inside a sentence (not its first word) is a name: "… said Kevin Warsh on …"; so is any
@@ -38,6 +42,14 @@ _PROPER = re.compile(r"(?<![.!?:;\n\"“‘(]\s)(?<![.!?:;\n\"“‘(])(?<=[\s,]
 # Letters and digits together name a model, a chip or a product: H30, K2, R1, GPT-5, A800.
 _CODE = re.compile(r"(?=[a-z0-9.-]*[a-z])(?=[a-z0-9.-]*\d)[a-z0-9]+(?:[.-][a-z0-9]+)*")
 _TOKEN_OK = re.compile(r"[\u3400-\u9fffA-Za-z]")
+# Web and mail addresses, bare domains included: their pieces (github, com, www) are never terms. Latin
+# characters only, since Chinese text runs on after an address without a space.
+_ADDRESS = re.compile(r"(?:https?://|www\.)[\w\-.~:/?#\[\]@!$&'()*+,;=%]+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+                      r"|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|cn|net|org|io|ai|hk|tw|co|html?)\b", re.ASCII)
+# The interpunct of a foreign name written in Chinese (马克·扎克伯格, 埃隆·马斯克): what precedes it is a given
+# name, a fragment on its own.
+_NAME_DOTS = frozenset("·•‧・")
+_NAME_PIECE_TAGS = frozenset({"ns", "nz", "j", "q", "x", "n", "ng"})  # single characters that can be a name's
 _EN_WORD = re.compile(r"[a-z][a-z0-9]*(?:[-'][a-z0-9]+)*|[a-z]?\d+[a-z0-9]*")
 _jieba_lock = threading.Lock()
 
@@ -57,10 +69,16 @@ class Lexicon:
     phrases: tuple[tuple[re.Pattern[str], str], ...]  # multi-word English variants -> joined token
     userdict: Path
     user_words: frozenset[str]
+    alias_words: tuple[str, ...]             # the alias table's variants with Chinese characters: words to jieba
     background_en: dict[str, float]          # English word -> share of background news texts using it
     background_docs: int
     # Whether a Chinese token is a content term depends on the token alone: each is judged once per process.
     han_verdicts: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def dictionary(self) -> tuple[str, tuple[str, ...]]:
+        """What the segmenter's dictionary is built from: the user dictionary's path and the alias words."""
+        return str(self.userdict), self.alias_words
 
     def canonical(self, token: str) -> str:
         """The canonical term of a token (itself when it has no alias)."""
@@ -70,8 +88,10 @@ class Lexicon:
         """How common a term is in general language (0 when unknown): jieba's frequency share, or the English
         background's document share. The Fightin' Words prior leans on it, so common words cannot rise."""
         if HAN.search(term):
-            jieba = _jieba(str(self.userdict))
-            return 0.0 if term in self.user_words else jieba.dt.FREQ.get(term, 0) / jieba.dt.total
+            if term in self.user_words or term.lower() in self.alias:
+                return 0.0  # the project's own names and concepts (jieba may know 苹果 as a fruit)
+            jieba = _jieba(*self.dictionary)
+            return jieba.dt.FREQ.get(term, 0) / jieba.dt.total
         return self.background_en.get(term.lower(), 0.0)
 
 
@@ -104,24 +124,46 @@ def load_lexicon(directory: Path) -> Lexicon:
         userdict = directory / "userdict.txt"
         user_words = frozenset(word for word, _, _ in _user_entries(str(userdict)))
         background, total = _background_en()
+        alias_words = tuple(sorted(v for v in alias if HAN.search(v) and v not in user_words))
         return Lexicon(_lines(directory / "stopwords_zh.txt"), _lines(directory / "stopwords_en.txt"), alias,
-                       tuple(phrases), userdict, user_words, background, total)
+                       tuple(phrases), userdict, user_words, alias_words, background, total)
     except (OSError, KeyError, TypeError, AttributeError, IndexError, yaml.YAMLError) as exc:
         raise ConfigError(f"{directory}: cannot read the lexicon (stopwords_*.txt, aliases.yaml, userdict.txt): {exc}") from exc
 
 
 @lru_cache(maxsize=1)
-def _jieba(userdict: str):
-    """jieba's dictionary (frequencies and tags), once per process, with the project's user dictionary."""
-    import jieba
+def _jieba(userdict: str, alias_words: tuple[str, ...] = ()):
+    """jieba's dictionary (frequencies and tags), once per process, with the project's user dictionary and
+    alias words."""
     import jieba.posseg
+
+    entries = _dictionary_entries(userdict, alias_words)  # the entries the segmenter gets
+    with _jieba_lock:
+        for word, freq, tag in entries:
+            jieba.add_word(word, freq, tag)
+    return _jieba_initialised()
+
+
+@lru_cache(maxsize=1)
+def _jieba_initialised():
+    """jieba with its own dictionary loaded (once per process)."""
+    import jieba
 
     jieba.setLogLevel(logging.WARNING)
     with _jieba_lock:
         jieba.initialize()
-        for word, freq, tag in _user_entries(userdict):  # the entries the segmenter gets, read once
-            jieba.add_word(word, freq, tag)
     return jieba
+
+
+@lru_cache(maxsize=4)
+def _dictionary_entries(userdict: str, alias_words: tuple[str, ...]) -> tuple[tuple[str, int | None, str | None], ...]:
+    """The words both segmenters add to jieba's dictionary: the user dictionary's, then each alias variant
+    jieba does not know (else 字节跳动 or 黄仁勋 would be cut into pieces no alias names)."""
+    known = _jieba_initialised().dt.FREQ
+    entries = _user_entries(userdict)
+    listed = {word for word, _, _ in entries}
+    return entries + tuple((word, ALIAS_WORD_FREQ, "nz") for word in alias_words
+                           if not known.get(word) and word not in listed)
 
 
 _USER_LINE = re.compile(r"^(.+?)( [0-9]+)?( [a-z]+)?$")  # jieba's own reading of a user-dictionary line
@@ -141,27 +183,28 @@ def _user_entries(userdict: str) -> tuple[tuple[str, int | None, str | None], ..
 
 
 @lru_cache(maxsize=1)
-def _segmenter(userdict: str):
-    """jieba.lcut(HMM=False)'s cuts, user dictionary included, from jieba-rs (tests/test_terms.py compares them)."""
+def _segmenter(userdict: str, alias_words: tuple[str, ...] = ()):
+    """jieba.lcut(HMM=False)'s cuts, user dictionary and alias words included, from jieba-rs
+    (tests/test_terms.py compares them)."""
     import rjieba
 
     segmenter = rjieba.Jieba()
-    for word, freq, tag in _user_entries(userdict):
+    for word, freq, tag in _dictionary_entries(userdict, alias_words):
         segmenter.add_word(word, freq, tag)
     return segmenter
 
 
 @lru_cache(maxsize=1)
-def _tags(userdict: str) -> dict[str, str]:
-    """Part of speech of every dictionary word: jieba's own tags, then the user dictionary's."""
-    jieba = _jieba(userdict)
+def _tags(userdict: str, alias_words: tuple[str, ...] = ()) -> dict[str, str]:
+    """Part of speech of every dictionary word: jieba's own tags, then the user dictionary's and alias words'."""
+    jieba = _jieba(userdict, alias_words)
     return {**jieba.posseg.dt.word_tag_tab, **jieba.dt.user_word_tag_tab}
 
 
 def _is_content(token: str, lex: Lexicon, tags: dict[str, str], freq: dict[str, int], names: frozenset[str]) -> bool:
-    """A term the alias table names (unless a stoplist names its canonical term); a Chinese noun or name that
-    jieba's dictionary does not call common; an English name (capitalised inside a sentence) that general news
-    does not use everywhere."""
+    """A term the alias table names (unless a stoplist names its canonical term); a word of the user dictionary;
+    a Chinese name that jieba's dictionary does not call common; an English name (capitalised inside a sentence)
+    that general news does not use everywhere."""
     if token in lex.alias:
         # A stoplist may name a canonical term: a narrative's own class words (chip, AI), in every one of its
         # articles, rise only with its volume, whichever variant (芯片, 晶片, chips) the text uses.
@@ -173,7 +216,7 @@ def _is_content(token: str, lex: Lexicon, tags: dict[str, str], freq: dict[str, 
         verdict = lex.han_verdicts.get(token)
         if verdict is None:
             verdict = lex.han_verdicts[token] = (token in lex.user_words or (
-                tags.get(token, "x") in CONTENT_TAGS and freq.get(token, 0) < COMMON_ZH_FREQ))
+                tags.get(token, "x") in NAME_TAGS and freq.get(token, 0) < COMMON_ZH_FREQ))
         return verdict
     if _CODE.fullmatch(token):
         return True
@@ -192,24 +235,43 @@ def tokens(text_simplified: str, lang: str, lexicon: Lexicon, names_from: str | 
     `names_from` (default: the text) capitalises inside a sentence; pass the body alone, since English
     headlines capitalise every word."""
     names = proper_names(text_simplified if names_from is None else names_from)
-    lowered = text_simplified.lower()
+    lowered = _ADDRESS.sub(" ", text_simplified.lower())
     for pattern, joined in lexicon.phrases:
         if joined[:joined.index("-")] in lowered:  # its first word must be there (a regex pass is dearer)
             lowered = pattern.sub(joined, lowered)
-    userdict = str(lexicon.userdict)
+    dictionary = lexicon.dictionary
     if lang == "zh" or HAN.search(lowered):
-        raw = _segmenter(userdict).cut(lowered, False)
+        raw = _segmenter(*dictionary).cut(lowered, False)
     else:
         raw = english_words(lowered)
-    tags, freq = _tags(userdict), _jieba(userdict).dt.FREQ
+    tags, freq = _tags(*dictionary), _jieba(*dictionary).dt.FREQ
     out = []
-    for tok in raw:
-        tok = tok.strip()
+    i = 0
+    while i < len(raw):
+        tok = raw[i].strip()
+        i += 1
+        if i < len(raw) and raw[i] in _NAME_DOTS and HAN.search(tok):
+            continue  # 马克 of 马克·扎克伯格: a given name
+        if tok in _NAME_DOTS:
+            surname, i = _surname(raw, i, tags)
+            if len(surname) > 1 and surname not in lexicon.stop_zh:
+                out.append(lexicon.canonical(surname))
+            continue
         if tok.endswith("'s"):
             tok = tok[:-2]  # nvidia's -> nvidia
         if tok and _is_content(tok, lexicon, tags, freq, names):
             out.append(lexicon.canonical(tok))
     return out
+
+
+def _surname(raw: list[str], start: int, tags: dict[str, str]) -> tuple[str, int]:
+    """The surname after a name's interpunct, which jieba may cut into pieces (扎克 伯格, 辛 顿), and where it
+    ends: name pieces, and single characters that are not function words or verbs (说, 在, 和 end it)."""
+    end = start
+    while end < len(raw) and HAN.fullmatch(raw[end][:1] or "x") and (
+            tags.get(raw[end], "x").startswith("nr") or (len(raw[end]) == 1 and tags.get(raw[end], "x") in _NAME_PIECE_TAGS)):
+        end += 1
+    return "".join(raw[start:end]), end
 
 
 def term_counts(text_simplified: str | None, lang: str, lexicon: Lexicon, top: int = 150) -> dict[str, int]:
