@@ -80,7 +80,7 @@ class MeasureSettings(_Strict):
     """Thresholds of the weekly measures (narratives.yaml `measures:`), shared by the SQL and the digest."""
 
     lookback_weeks: int = Field(8, ge=1, le=52)       # "previous weeks": the pooled reference and the burst history
-    prior_weight: float = Field(500, gt=0)            # alpha_0 of the informative Dirichlet prior (Monroe et al. 2008)
+    prior_weight: float = Field(300, gt=0)            # alpha_0 of the informative Dirichlet prior (Monroe et al. 2008)
     term_z: float = Field(4.0, gt=0)                  # |z| a term needs to be called rising/falling (many terms are tested)
     term_min_docs: int = Field(3, ge=1)               # ... and the stories it must appear in this week
     term_min_outlets: int = Field(2, ge=1)            # ... from this many outlets
