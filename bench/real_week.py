@@ -194,6 +194,8 @@ def reader_verdicts(items: list[dict], labels: Path = ROOT / "labels" / "terms")
         pairs = zip(*([json.loads(line) for line in p.read_text("utf-8").splitlines() if line.strip()]
                       for p in (first_path, second_path)))
         for a, b in pairs:
+            if (a["id"], a["term"]) != (b["id"], b["term"]):
+                raise SystemExit(f"{first_path.name} and {second_path.name} do not judge the same terms in one order")
             verdicts[a["week"], a["source"], a["narrative"], a["term"]] = (a["meaningful"], b["meaningful"])
     keyed = [((i["week"], i["source"], i["narrative"], i["term"]), i) for i in items]
     agreed = [verdicts[key][0] for key, _ in keyed if key in verdicts and len(set(verdicts[key])) == 1]

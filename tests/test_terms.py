@@ -154,7 +154,7 @@ def test_user_dictionary_lines_read_as_jieba_reads_them(tmp_path):
 
 def test_common_nouns_are_not_terms_but_names_and_listed_concepts_are(lexicon):
     """jieba's common nouns (代码, 硬件, 瓶颈, 开发者) are not terms: readers judged them generic (labels/terms/). Names
-    jieba tags as such (华尔街) and the alias table's names and concepts (字节, 黄仁勋, 后门) are."""
+    jieba tags as such (华尔街) and the alias table's names and concepts (字节跳动, 黄仁勋, 后门) are."""
     got = tokens("开发者说代码和硬件是瓶颈。华尔街关注字节跳动、黄仁勋和芯片后门。", "zh", lexicon)
     assert got == ["华尔街", "ByteDance", "Jensen Huang", "backdoor"]
 
@@ -165,13 +165,37 @@ def test_alias_variants_are_words_to_the_segmenter(lexicon):
 
 
 def test_web_addresses_leave_no_pieces(lexicon):
-    """Addresses and bare domains are not terms (github, com, www); the same name in the text still is."""
+    """Addresses leave no term (github, com, www); a bare domain in prose names its owner (Amazon.com, C3.ai)."""
     text = "代码见 https://github.com/deepseek-ai/DeepSeek-V3见附件，或访问36kr.com、写信给a@b.cn。DeepSeek称"
     assert tokens(text, "zh", lexicon) == ["DeepSeek"]
     assert tokens("See https://www.reuters.com/tech/nvidia-h20 and reuters.com. Nvidia said.", "en", lexicon) == ["Nvidia"]
+    assert tokens("Shares of Amazon.com Inc. and C3.ai rose.", "en", lexicon) == ["Amazon", "c3"]
+
+
+def test_names_that_are_also_words_count_only_capitalised(lexicon):
+    """Apple, Trump and Intel, written only capitalised in the alias table, are not an apple, to trump or intel."""
+    assert tokens("the apple of his eye; concerns trump trade; intel from spies", "en", lexicon) == []
+    assert tokens("Shares of Apple fell as Trump met Intel.", "en", lexicon) == ["Apple", "Trump", "Intel"]
+
+
+def test_dictionary_words_that_contain_a_name_keep_it_out(lexicon):
+    """AI's 寒武纪大爆发 (Cambrian explosion) is not Cambricon, and 数万亿字节 (bytes) is not ByteDance."""
+    assert tokens("AI的寒武纪大爆发，数万亿字节的数据，寒武纪股价", "zh", lexicon) == ["Cambricon"]
+
+
+def test_a_second_configuration_gets_the_same_cuts_from_both_segmenters(lexicon, tmp_path):
+    """jieba's dictionary is one per process: words an earlier configuration added still reach a later one's
+    jieba-rs, so its cuts match jieba's tags (黄仁勋 stays whole)."""
+    import shutil
+
+    copy = tmp_path / "config"
+    shutil.copytree(CONFIG, copy)
+    assert tokens("黄仁勋称谷歌与字节跳动", "zh", lexicon) == ["Jensen Huang", "Google", "ByteDance"]
+    assert tokens("黄仁勋称谷歌与字节跳动", "zh", load_lexicon(copy)) == ["Jensen Huang", "Google", "ByteDance"]
 
 
 def test_foreign_names_written_with_an_interpunct_count_by_surname(lexicon):
     """马克·扎克伯格 is 扎克伯格 (jieba cuts it 扎克 伯格), never the fragment 马克; 唐纳德·特朗普 is Trump."""
     assert tokens("马克·扎克伯格和埃隆·马斯克表示", "zh", lexicon) == ["扎克伯格", "马斯克"]
     assert tokens("唐纳德·特朗普政府与杰弗里·辛顿认为", "zh", lexicon) == ["Trump", "辛顿"]
+    assert tokens("华为·鸿蒙发布会，苹果·谷歌齐跌", "zh", lexicon) == ["Huawei", "鸿蒙", "Apple", "Google"]  # a separator

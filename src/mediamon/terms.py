@@ -34,7 +34,7 @@ from .normalize import HAN
 NAME_TAGS = frozenset({"nr", "nr1", "nr2", "nrj", "nrf", "nrfg", "nrt", "ns", "nsf", "nt", "nz", "nw"})
 ALIAS_WORD_FREQ = 1000    # a Chinese alias variant jieba does not know becomes a word of this frequency
 COMMON_ZH_FREQ = 3000     # jieba dictionary frequency from which a word is general language (中国 129,470; 芯片 1,031)
-COMMON_EN_SHARE = 0.02    # a name in more background news texts than this is general language (China, Trump)
+COMMON_EN_SHARE = 0.02    # a name in more background news texts than this is general language (China, Washington)
 # A capitalised word inside a sentence (not its first word) is a name: "… said Kevin Warsh on …"; so is any
 # capitalised Latin word in Chinese text, which does not capitalise sentences ("英伟达推出Blackwell芯片").
 _PROPER = re.compile(r"(?<![.!?:;\n\"“‘(]\s)(?<![.!?:;\n\"“‘(])(?<=[\s,])([A-Z][A-Za-z0-9]*(?:[-'][A-Za-z0-9]+)*)"
@@ -42,14 +42,18 @@ _PROPER = re.compile(r"(?<![.!?:;\n\"“‘(]\s)(?<![.!?:;\n\"“‘(])(?<=[\s,]
 # Letters and digits together name a model, a chip or a product: H30, K2, R1, GPT-5, A800.
 _CODE = re.compile(r"(?=[a-z0-9.-]*[a-z])(?=[a-z0-9.-]*\d)[a-z0-9]+(?:[.-][a-z0-9]+)*")
 _TOKEN_OK = re.compile(r"[\u3400-\u9fffA-Za-z]")
-# Web and mail addresses, bare domains included: their pieces (github, com, www) are never terms. Latin
-# characters only, since Chinese text runs on after an address without a space.
+# Web and mail addresses: their pieces (github, com, www) are never terms. Latin characters only, since Chinese
+# text runs on after an address without a space. A bare domain in prose names its owner (Amazon.com, C3.ai): it
+# keeps the label before its suffixes.
 _ADDRESS = re.compile(r"(?:https?://|www\.)[\w\-.~:/?#\[\]@!$&'()*+,;=%]+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
-                      r"|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|cn|net|org|io|ai|hk|tw|co|html?)\b", re.ASCII)
+                      r"|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|cn|net|org|io|ai|hk|tw|co|uk|jp|html?)\b", re.ASCII)
+_DOMAIN_SUFFIXES = frozenset({"com", "cn", "net", "org", "io", "ai", "hk", "tw", "co", "uk", "jp", "html", "htm",
+                              "gov", "edu"})
+_CAPITALISED = re.compile(r"[A-Z][A-Za-z0-9]*")
 # The interpunct of a foreign name written in Chinese (马克·扎克伯格, 埃隆·马斯克): what precedes it is a given
-# name, a fragment on its own.
+# name, a fragment on its own (unless the dictionaries name it: 华为·鸿蒙 uses the dot as a separator).
 _NAME_DOTS = frozenset("·•‧・")
-_NAME_PIECE_TAGS = frozenset({"ns", "nz", "j", "q", "x", "n", "ng"})  # single characters that can be a name's
+_NAME_PIECE_TAGS = frozenset({"ns", "nz", "j", "q", "x", "n", "ng"})  # single characters that can be a name's pieces
 _EN_WORD = re.compile(r"[a-z][a-z0-9]*(?:[-'][a-z0-9]+)*|[a-z]?\d+[a-z0-9]*")
 _jieba_lock = threading.Lock()
 
@@ -70,6 +74,7 @@ class Lexicon:
     userdict: Path
     user_words: frozenset[str]
     alias_words: tuple[str, ...]             # the alias table's variants with Chinese characters: words to jieba
+    cased_only: frozenset[str]               # English variants written capitalised only: names when capitalised
     background_en: dict[str, float]          # English word -> share of background news texts using it
     background_docs: int
     # Whether a Chinese token is a content term depends on the token alone: each is judged once per process.
@@ -89,7 +94,7 @@ class Lexicon:
         background's document share. The Fightin' Words prior leans on it, so common words cannot rise."""
         if HAN.search(term):
             if term in self.user_words or term.lower() in self.alias:
-                return 0.0  # the project's own names and concepts (jieba may know 苹果 as a fruit)
+                return 0.0  # a word the project's dictionaries list is a name or concept, not general language
             jieba = _jieba(*self.dictionary)
             return jieba.dt.FREQ.get(term, 0) / jieba.dt.total
         return self.background_en.get(term.lower(), 0.0)
@@ -112,9 +117,10 @@ def load_lexicon(directory: Path) -> Lexicon:
     """Read stopwords_zh.txt, stopwords_en.txt, aliases.yaml and userdict.txt from a config folder."""
     try:
         doc = yaml.safe_load((directory / "aliases.yaml").read_text("utf-8"))
-        alias, phrases = {}, []
+        alias, phrases, written = {}, [], set()
         for canonical, variants in doc["aliases"].items():
             for v in [canonical, *variants]:
+                written.add(str(v))
                 v = str(v).lower()
                 alias[v] = canonical
                 if "-" in v and not HAN.search(v):
@@ -125,14 +131,17 @@ def load_lexicon(directory: Path) -> Lexicon:
         user_words = frozenset(word for word, _, _ in _user_entries(str(userdict)))
         background, total = _background_en()
         alias_words = tuple(sorted(v for v in alias if HAN.search(v) and v not in user_words))
+        # Apple, Trump, Intel, Meta: written only capitalised, they are names only where the text capitalises them
+        # (an apple, to trump, intel, meta data are words).
+        cased_only = frozenset(v.lower() for v in written if not HAN.search(v) and v != v.lower() and v.lower() not in written)
         return Lexicon(_lines(directory / "stopwords_zh.txt"), _lines(directory / "stopwords_en.txt"), alias,
-                       tuple(phrases), userdict, user_words, alias_words, background, total)
+                       tuple(phrases), userdict, user_words, alias_words, cased_only, background, total)
     except (OSError, KeyError, TypeError, AttributeError, IndexError, yaml.YAMLError) as exc:
         raise ConfigError(f"{directory}: cannot read the lexicon (stopwords_*.txt, aliases.yaml, userdict.txt): {exc}") from exc
 
 
 @lru_cache(maxsize=1)
-def _jieba(userdict: str, alias_words: tuple[str, ...] = ()):
+def _jieba(userdict: str, alias_words: tuple[str, ...]):
     """jieba's dictionary (frequencies and tags), once per process, with the project's user dictionary and
     alias words."""
     import jieba.posseg
@@ -159,11 +168,13 @@ def _jieba_initialised():
 def _dictionary_entries(userdict: str, alias_words: tuple[str, ...]) -> tuple[tuple[str, int | None, str | None], ...]:
     """The words both segmenters add to jieba's dictionary: the user dictionary's, then each alias variant
     jieba does not know (else 字节跳动 or 黄仁勋 would be cut into pieces no alias names)."""
-    known = _jieba_initialised().dt.FREQ
+    dictionary = _jieba_initialised().dt
     entries = _user_entries(userdict)
     listed = {word for word, _, _ in entries}
-    return entries + tuple((word, ALIAS_WORD_FREQ, "nz") for word in alias_words
-                           if not known.get(word) and word not in listed)
+    # jieba's dictionary is one per process: a word an earlier configuration added (tagged, so in
+    # user_word_tag_tab) is not jieba's own, and a fresh jieba-rs must get it too.
+    return entries + tuple((word, ALIAS_WORD_FREQ, "nz") for word in alias_words if word not in listed
+                           and (not dictionary.FREQ.get(word) or word in dictionary.user_word_tag_tab))
 
 
 _USER_LINE = re.compile(r"^(.+?)( [0-9]+)?( [a-z]+)?$")  # jieba's own reading of a user-dictionary line
@@ -183,7 +194,7 @@ def _user_entries(userdict: str) -> tuple[tuple[str, int | None, str | None], ..
 
 
 @lru_cache(maxsize=1)
-def _segmenter(userdict: str, alias_words: tuple[str, ...] = ()):
+def _segmenter(userdict: str, alias_words: tuple[str, ...]):
     """jieba.lcut(HMM=False)'s cuts, user dictionary and alias words included, from jieba-rs
     (tests/test_terms.py compares them)."""
     import rjieba
@@ -195,7 +206,7 @@ def _segmenter(userdict: str, alias_words: tuple[str, ...] = ()):
 
 
 @lru_cache(maxsize=1)
-def _tags(userdict: str, alias_words: tuple[str, ...] = ()) -> dict[str, str]:
+def _tags(userdict: str, alias_words: tuple[str, ...]) -> dict[str, str]:
     """Part of speech of every dictionary word: jieba's own tags, then the user dictionary's and alias words'."""
     jieba = _jieba(userdict, alias_words)
     return {**jieba.posseg.dt.word_tag_tab, **jieba.dt.user_word_tag_tab}
@@ -235,7 +246,7 @@ def tokens(text_simplified: str, lang: str, lexicon: Lexicon, names_from: str | 
     `names_from` (default: the text) capitalises inside a sentence; pass the body alone, since English
     headlines capitalise every word."""
     names = proper_names(text_simplified if names_from is None else names_from)
-    lowered = _ADDRESS.sub(" ", text_simplified.lower())
+    lowered = _ADDRESS.sub(_address_owner, text_simplified.lower())
     for pattern, joined in lexicon.phrases:
         if joined[:joined.index("-")] in lowered:  # its first word must be there (a regex pass is dearer)
             lowered = pattern.sub(joined, lowered)
@@ -245,12 +256,13 @@ def tokens(text_simplified: str, lang: str, lexicon: Lexicon, names_from: str | 
     else:
         raw = english_words(lowered)
     tags, freq = _tags(*dictionary), _jieba(*dictionary).dt.FREQ
-    out = []
+    out, capitalised = [], None
     i = 0
     while i < len(raw):
         tok = raw[i].strip()
         i += 1
-        if i < len(raw) and raw[i] in _NAME_DOTS and HAN.search(tok):
+        if (i < len(raw) and raw[i] in _NAME_DOTS and HAN.search(tok) and tok not in lexicon.alias
+                and tok not in lexicon.user_words):
             continue  # 马克 of 马克·扎克伯格: a given name
         if tok in _NAME_DOTS:
             surname, i = _surname(raw, i, tags)
@@ -259,9 +271,26 @@ def tokens(text_simplified: str, lang: str, lexicon: Lexicon, names_from: str | 
             continue
         if tok.endswith("'s"):
             tok = tok[:-2]  # nvidia's -> nvidia
+        if tok in lexicon.cased_only:
+            if capitalised is None:
+                capitalised = {word.lower() for word in _CAPITALISED.findall(text_simplified)}
+            if tok not in capitalised:
+                continue  # an apple, to trump
         if tok and _is_content(tok, lexicon, tags, freq, names):
             out.append(lexicon.canonical(tok))
     return out
+
+
+def _address_owner(match: re.Match[str]) -> str:
+    """What stays of a web address: nothing of a URL or a mail address; a bare domain's name (amazon.com ->
+    amazon, news.sina.com.cn -> sina)."""
+    text = match.group(0)
+    if "/" in text or "@" in text or text.startswith("www."):
+        return " "
+    labels = text.split(".")
+    while len(labels) > 1 and labels[-1] in _DOMAIN_SUFFIXES:
+        labels.pop()
+    return f" {labels[-1]} "
 
 
 def _surname(raw: list[str], start: int, tags: dict[str, str]) -> tuple[str, int]:

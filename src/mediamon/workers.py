@@ -88,7 +88,7 @@ def _warm_libraries() -> None:
     jieba.setLogLevel(30)
     jieba.initialize()
     import jieba.posseg  # noqa: F401  (its import reads the dictionary's tags, which terms._tags needs)
-    import rjieba  # noqa: F401  (its library and default dictionary; each worker adds the user words)
+    import rjieba  # noqa: F401  (its library and default dictionary; each worker adds the user and alias words)
 
 
 def _start_worker(config: Config, owner: int) -> None:
