@@ -199,3 +199,10 @@ def test_foreign_names_written_with_an_interpunct_count_by_surname(lexicon):
     assert tokens("马克·扎克伯格和埃隆·马斯克表示", "zh", lexicon) == ["扎克伯格", "马斯克"]
     assert tokens("唐纳德·特朗普政府与杰弗里·辛顿认为", "zh", lexicon) == ["Trump", "辛顿"]
     assert tokens("华为·鸿蒙发布会，苹果·谷歌齐跌", "zh", lexicon) == ["Huawei", "鸿蒙", "Apple", "Google"]  # a separator
+
+
+def test_credited_names_are_bylines_not_terms(lexicon):
+    """作者｜连冉编辑｜郑玄如果… glues the credits to the text: the names after the labels are not terms, and the
+    words after them still are (特斯拉 after 郑玄)."""
+    assert tokens("作者｜连冉编辑｜郑玄如果不说明。作者｜Li Yuan编辑｜徐青阳 当地时间", "zh", lexicon) == []
+    assert tokens("作者｜曹思颀编辑｜郑玄特斯拉正迈入新阶段", "zh", lexicon) == ["Tesla"]

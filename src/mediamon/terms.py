@@ -54,6 +54,12 @@ _CAPITALISED = re.compile(r"[A-Z][A-Za-z0-9]*")
 # name, a fragment on its own (unless the dictionaries name it: 华为·鸿蒙 uses the dot as a separator).
 _NAME_DOTS = frozenset("·•‧・")
 _NAME_PIECE_TAGS = frozenset({"ns", "nz", "j", "q", "x", "n", "ng"})  # single characters that can be a name's pieces
+# A credit (作者｜连冉编辑｜郑玄如果…): the name after the label and its bar is a byline, not coverage. Pages glue it
+# to the text, so no line rule can cut it; a Chinese name is at most three characters here.
+_CREDIT_LABELS = frozenset({"作者", "编辑", "责编", "责任编辑", "记者", "文", "撰文", "采写", "摄影", "校对", "审校",
+                            "出品", "策划", "实习生", "通讯员", "编译", "翻译"})
+_CREDIT_BARS = frozenset({"｜", "|", "丨", ":", "："})
+_BYLINE_HAN = 3
 _EN_WORD = re.compile(r"[a-z][a-z0-9]*(?:[-'][a-z0-9]+)*|[a-z]?\d+[a-z0-9]*")
 _jieba_lock = threading.Lock()
 
@@ -264,6 +270,9 @@ def tokens(text_simplified: str, lang: str, lexicon: Lexicon, names_from: str | 
         if (i < len(raw) and raw[i] in _NAME_DOTS and HAN.search(tok) and tok not in lexicon.alias
                 and tok not in lexicon.user_words):
             continue  # 马克 of 马克·扎克伯格: a given name
+        if tok in _CREDIT_LABELS and i < len(raw) and raw[i] in _CREDIT_BARS:
+            i = _byline_end(raw, i + 1)
+            continue
         if tok in _NAME_DOTS:
             surname, i = _surname(raw, i, tags)
             if len(surname) > 1 and surname not in lexicon.stop_zh:
@@ -291,6 +300,24 @@ def _address_owner(match: re.Match[str]) -> str:
     while len(labels) > 1 and labels[-1] in _DOMAIN_SUFFIXES:
         labels.pop()
     return f" {labels[-1]} "
+
+
+def _byline_end(raw: list[str], start: int) -> int:
+    """Where the name of a credit ends: up to three Chinese characters (徐 青阳; 郑玄 before 如果 or 特斯拉) or two
+    Latin words (Li Yuan)."""
+    end, han, latin = start, 0, 0
+    while end < len(raw):
+        piece = raw[end]
+        if HAN.fullmatch(piece[:1] or "x") and han + len(piece) <= _BYLINE_HAN and not latin:
+            han += len(piece)
+        elif piece.isascii() and piece.isalpha() and latin < 2 and not han:
+            latin += 1
+        elif not piece.strip() and latin:
+            pass  # the space between Latin words
+        else:
+            break
+        end += 1
+    return end
 
 
 def _surname(raw: list[str], start: int, tags: dict[str, str]) -> tuple[str, int]:
