@@ -166,15 +166,24 @@ def term_candidates(warehouse, source: str, since: str = "2025-W20", depth: int 
     return out
 
 
-def score_terms(labels: Path = ROOT / "labels" / "terms") -> None:
-    """Print, for each pair of readers (R1-R2, R3-R4 …: one batch of terms each), the share of terms they judged
-    meaningful, and which both judged not."""
+def reader_pairs(labels: Path) -> list[tuple[Path, Path, list[dict], list[dict]]]:
+    """Each pair of readers' files (R1-R2, R3-R4 …: one batch of terms each) with their verdicts, checked to judge
+    the same terms in one order."""
     files = sorted(labels.glob("reader_R*.jsonl"), key=lambda path: int(path.stem[8:]))
+    pairs = []
     for first_path, second_path in zip(files[::2], files[1::2]):
         first, second = ([json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
                          for path in (first_path, second_path))
         if [(a["id"], a["term"]) for a in first] != [(b["id"], b["term"]) for b in second]:
             raise SystemExit(f"{first_path.name} and {second_path.name} do not judge the same terms in one order")
+        pairs.append((first_path, second_path, first, second))
+    return pairs
+
+
+def score_terms(labels: Path = ROOT / "labels" / "terms") -> None:
+    """Print, for each pair of readers (R1-R2, R3-R4 …: one batch of terms each), the share of terms they judged
+    meaningful, and which both judged not."""
+    for first_path, second_path, first, second in reader_pairs(labels):
         agreed = [a for a, b in zip(first, second) if a["meaningful"] == b["meaningful"]]
         meaningful = sum(a["meaningful"] for a in agreed)
         print(f"{first_path.stem} and {second_path.stem}: {len(first)} terms, agreed on {len(agreed)}; of those, "
@@ -189,13 +198,8 @@ def reader_verdicts(items: list[dict], labels: Path = ROOT / "labels" / "terms")
     """(the verdict of each item that two readers judged alike, the items no pair of readers judged), matching
     items to verdicts by week, source, narrative and term."""
     verdicts: dict[tuple, tuple[bool, bool]] = {}
-    files = sorted(labels.glob("reader_R*.jsonl"), key=lambda p: int(p.stem[8:]))
-    for first_path, second_path in zip(files[::2], files[1::2]):
-        pairs = zip(*([json.loads(line) for line in p.read_text("utf-8").splitlines() if line.strip()]
-                      for p in (first_path, second_path)))
-        for a, b in pairs:
-            if (a["id"], a["term"]) != (b["id"], b["term"]):
-                raise SystemExit(f"{first_path.name} and {second_path.name} do not judge the same terms in one order")
+    for _, _, first, second in reader_pairs(labels):
+        for a, b in zip(first, second):
             verdicts[a["week"], a["source"], a["narrative"], a["term"]] = (a["meaningful"], b["meaningful"])
     keyed = [((i["week"], i["source"], i["narrative"], i["term"]), i) for i in items]
     agreed = [verdicts[key][0] for key, _ in keyed if key in verdicts and len(set(verdicts[key])) == 1]

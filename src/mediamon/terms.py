@@ -45,10 +45,10 @@ _TOKEN_OK = re.compile(r"[\u3400-\u9fffA-Za-z]")
 # Web and mail addresses: their pieces (github, com, www) are never terms. Latin characters only, since Chinese
 # text runs on after an address without a space. A bare domain in prose names its owner (Amazon.com, C3.ai): it
 # keeps the label before its suffixes.
-_ADDRESS = re.compile(r"(?:https?://|www\.)[\w\-.~:/?#\[\]@!$&'()*+,;=%]+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
-                      r"|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|cn|net|org|io|ai|hk|tw|co|uk|jp|html?)\b", re.ASCII)
 _DOMAIN_SUFFIXES = frozenset({"com", "cn", "net", "org", "io", "ai", "hk", "tw", "co", "uk", "jp", "html", "htm",
                               "gov", "edu"})
+_ADDRESS = re.compile(r"(?:https?://|www\.)[\w\-.~:/?#\[\]@!$&'()*+,;=%]+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+                      r"|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:" + "|".join(sorted(_DOMAIN_SUFFIXES)) + r")\b", re.ASCII)
 _CAPITALISED = re.compile(r"[A-Z][A-Za-z0-9]*")
 # The interpunct of a foreign name written in Chinese (马克·扎克伯格, 埃隆·马斯克): what precedes it is a given
 # name, a fragment on its own (unless the dictionaries name it: 华为·鸿蒙 uses the dot as a separator).
