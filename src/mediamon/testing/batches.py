@@ -1,6 +1,6 @@
 """Reader batches, drawn and merged by command: which unread items of ../shared two readers get next, and the gold.
 
-    python -m mediamon.testing.batches draw --batch 13 --out /tmp/b13      # items.jsonl (halves for batch 9)
+    python -m mediamon.testing.batches draw --batch 13 --out /tmp/b13      # items.jsonl (part1.jsonl … when split)
     python -m mediamon.testing.batches merge --batch 13 --items /tmp/b13/items.jsonl A.jsonl B.jsonl
     python -m mediamon.testing.batches check                               # re-draws every batch, compares
     python -m mediamon.testing.batches heldout                             # each batch against its rules, pooled
@@ -41,18 +41,18 @@ _HEADLINE_CHIP_WORDS = (r"英伟达|Nvidia|芯片|半导体|中芯|昇腾|H20|H2
 class Spec:
     """How one batch was drawn: its source, the words that make an item a candidate, how many of each, the seed."""
 
-    source: str  # "exposir", "haoqi7" or "aeb" (the English pages of scrapinghub's extraction benchmark)
+    source: str  # "exposir", "exposir-full" (long items, whole), "haoqi7" or "aeb" (scrapinghub's English pages)
     words: str = ""
     candidates: int | None = None  # None: every candidate
     others: int = 0
     seed: int = 0
     mixed: bool = False  # draw from candidates and others together (an everyday-news check)
-    halves: bool = False
+    parts: int = 1  # how many parts, each read by its own two readers
     scored_at: str = ""  # the commit whose rules had not seen the batch: its held-out score is taken there
 
 
 SPECS = {
-    9: Spec("exposir", _EXPOSIR_WORDS, None, 60, 9, halves=True, scored_at="bda6ef6"),
+    9: Spec("exposir", _EXPOSIR_WORDS, None, 60, 9, parts=2, scored_at="bda6ef6"),
     10: Spec("haoqi7", _HEADLINE_AI_WORDS, 220, 40, 10, scored_at="ef7bc22"),
     11: Spec("haoqi7", _HEADLINE_CHIP_WORDS, 230, 20, 11, scored_at="d2cb868"),
     12: Spec("exposir", _EXPOSIR_WORDS, 220, 0, 12, mixed=True, scored_at="7ca15d8"),
@@ -63,6 +63,9 @@ SPECS = {
     # \bAI\b above never matched "AI" written against Chinese characters (发布AI功能): batches 10-16 left such
     # headlines out, and this batch reads them.
     17: Spec("haoqi7", r"(?<![A-Za-z])AI(?![A-Za-z])", None, 20, 17, scored_at="e2ed4e4"),
+    # The pipeline labels whole articles, but readers had read 1,500 characters: this batch re-reads every long
+    # exposir item (read before or not) whole, to check the rules' salience where a mention can sit deep in a text.
+    18: Spec("exposir-full", _EXPOSIR_WORDS, None, 24, 18, parts=4, scored_at="270d497"),
 }
 
 
@@ -90,6 +93,22 @@ def _exposir_pool(read: set[str], shared: Path) -> list[dict]:
         if len(title) + len(text) >= 30:
             pool.append({"ref": "exposir:" + key, "title": title, "text": text,
                          "lang": detect_script(title + "\n" + text)[1]})
+    return pool
+
+
+def _exposir_full_pool(read: set[str], shared: Path) -> list[dict]:
+    """Exposir items longer than what readers saw (TEXT_CHARS), whole, each headline once, not yet read whole."""
+    from mediamon.normalize import detect_script
+
+    pool, seen = [], set()
+    for key, item in sorted(labelsets._feed_items(shared).items()):
+        title = (item.get("title") or "").strip()
+        text = labelsets.feed_item_text(item, labelsets.WHOLE_TEXT_CHARS)
+        if "exposir-full:" + key in read or title in seen or len(text) <= labelsets.TEXT_CHARS:
+            continue
+        seen.add(title)
+        pool.append({"ref": "exposir-full:" + key, "title": title, "text": text,
+                     "lang": detect_script(title + "\n" + text)[1]})
     return pool
 
 
@@ -124,10 +143,11 @@ def _aeb_pool(read: set[str], shared: Path) -> list[dict]:
 
 
 def draw(batch: int, shared: Path = labelsets.SHARED) -> list[list[dict]]:
-    """The items of a batch, in the order readers got them (two halves for a halved batch)."""
+    """The items of a batch, in the order readers got them (its parts, when it is split)."""
     spec = SPECS[batch]
     read = read_before(batch)
-    pool = {"exposir": _exposir_pool, "haoqi7": _headline_pool, "aeb": _aeb_pool}[spec.source](read, shared)
+    pools = {"exposir": _exposir_pool, "exposir-full": _exposir_full_pool, "haoqi7": _headline_pool, "aeb": _aeb_pool}
+    pool = pools[spec.source](read, shared)
     words = re.compile(spec.words, re.I) if spec.words else None
     named = [not words or bool(words.search(r["title"] + " " + r["text"])) for r in pool]
     hits = [r for r, hit in zip(pool, named) if hit]
@@ -139,10 +159,8 @@ def draw(batch: int, shared: Path = labelsets.SHARED) -> list[list[dict]]:
         chosen = hits if spec.candidates is None else rng.sample(hits, min(spec.candidates, len(hits)))
         sample = chosen + rng.sample(rest, min(spec.others, len(rest)))
         rng.shuffle(sample)
-    if not spec.halves:
-        return [sample]
-    half = (len(sample) + 1) // 2
-    return [sample[:half], sample[half:]]
+    size = -(-len(sample) // spec.parts)
+    return [sample[i:i + size] for i in range(0, len(sample), size)]
 
 
 def merge(batch: int, items: list[dict], first: list[dict], second: list[dict], labels: Path = labelsets.LABELS) -> dict:
@@ -252,7 +270,7 @@ def main(argv: list[str] | None = None) -> None:
     d.add_argument("--out", type=Path, required=True)
     m = sub.add_parser("merge")
     m.add_argument("--batch", type=int, required=True)
-    m.add_argument("--items", type=Path, required=True, help="the items both readers read (one half of a halved batch)")
+    m.add_argument("--items", type=Path, required=True, help="the items both readers read (one part of a split batch)")
     m.add_argument("readers", type=Path, nargs=2, help="the first and the second reader's JSON lines")
     sub.add_parser("check")
     sub.add_parser("heldout", help="score each batch at the commit named in SPECS (needs git and ../shared)")
@@ -260,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "draw":
         args.out.mkdir(parents=True, exist_ok=True)
         parts = draw(args.batch)
-        names = ["items.jsonl"] if len(parts) == 1 else [f"half{i}.jsonl" for i in range(1, len(parts) + 1)]
+        names = ["items.jsonl"] if len(parts) == 1 else [f"part{i}.jsonl" for i in range(1, len(parts) + 1)]
         for name, part in zip(names, parts):
             (args.out / name).write_text("".join(json.dumps({"id": i, **r}, ensure_ascii=False) + "\n"
                                                  for i, r in enumerate(part, 1)), encoding="utf-8")

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[3]
 SHARED = ROOT.parent / "shared"
 LABELS = ROOT / "labels"
 TEXT_CHARS = 1500  # what the readers saw: the title and the first 1,500 characters of the item's own text
+WHOLE_TEXT_CHARS = 8000  # a whole article as batch 18's readers read it ('exposir-full:'); 9 in 10 long items fit
 FRAMED = ["chip_controls", "ai_valuations"]  # the narratives whose frames our readers labelled (labels/FRAMES_GUIDE.md)
 
 
@@ -34,8 +35,8 @@ def part_of(ref: str) -> str:
     return "tune" if int(hashlib.sha1(ref.encode()).hexdigest(), 16) % 2 == 0 else "check"
 
 
-def feed_item_text(item: dict) -> str:
-    """A JSON Feed item's own text as readers saw it: its HTML as lines of text, at most TEXT_CHARS characters."""
+def feed_item_text(item: dict, limit: int = TEXT_CHARS) -> str:
+    """A JSON Feed item's own text as readers saw it: its HTML as lines of text, at most `limit` characters."""
     html = item.get("content_html") or ""
     text = item.get("content_text") or ""
     if html.strip():
@@ -48,7 +49,7 @@ def feed_item_text(item: dict) -> str:
             text = doc.text_content()
         except (ValueError, lxml.etree.ParserError):
             pass
-    return "\n".join(line.strip() for line in text.splitlines() if line.strip())[:TEXT_CHARS]
+    return "\n".join(line.strip() for line in text.splitlines() if line.strip())[:limit]
 
 
 @lru_cache(maxsize=1)
@@ -98,7 +99,8 @@ def _seed_text(name: str) -> tuple[str, str]:
 
 
 def resolve(ref: str, shared: Path = SHARED) -> tuple[str, str]:
-    """(title, text) of a reference: 'exposir:<feed>:<url>', 'page:<path under corpora>', 'haoqi7:<platform>:<id>',
+    """(title, text) of a reference: 'exposir:<feed>:<url>' (the first 1,500 characters), 'exposir-full:<feed>:<url>'
+    (the whole article, up to WHOLE_TEXT_CHARS), 'page:<path under corpora>', 'haoqi7:<platform>:<id>',
     'seed:<file in seeds/>'."""
     kind, _, rest = ref.partition(":")
     if kind == "seed":
@@ -106,6 +108,9 @@ def resolve(ref: str, shared: Path = SHARED) -> tuple[str, str]:
     if kind == "exposir":
         item = _feed_items(shared)[rest]
         return (item.get("title") or "").strip(), feed_item_text(item)
+    if kind == "exposir-full":
+        item = _feed_items(shared)[rest]
+        return (item.get("title") or "").strip(), feed_item_text(item, WHOLE_TEXT_CHARS)
     if kind == "page":
         return _page_text(shared, rest)
     if kind == "haoqi7":
