@@ -187,6 +187,25 @@ def test_a_mention_cannot_use_a_field(tmp_path):
         load()
 
 
+def test_a_mentions_not_drops_the_sentence_not_the_article():
+    """A mention is one sentence's query, wherever a rule asks it: chip controls' NOT rare earths leaves out the
+    rare-earths sentence, not an export-control sentence beside it (BBC's summit piece of batch 18 had read as
+    "no sentence matches its mention"). A rule's own NOT still speaks for the whole article."""
+    from pathlib import Path
+
+    from mediamon.narratives import load_rulebook
+    from mediamon.rules import compile_query
+
+    rulebook = load_rulebook(Path(__file__).resolve().parents[1] / "config" / "narratives.yaml")
+    mention = rulebook.narrative("chip_controls").mention
+    doc = rulebook.document("中美元首会晤协议细节陆续出炉", "在稀土管制方面，中方宣布将暂停实施相关出口管制措施。\n"
+                            "对于美方公布的出口管制50%穿透性规则，白宫表示将暂停实施一年。")
+    assert mention.evaluate(doc).sentences() == {2}
+    assert mention.evaluate(doc, doc.field_scope("lead")).matched  # as hlp:(@mention) asks it
+    article_not = compile_query("出口管制 NOT 稀土", {})
+    assert not article_not.evaluate(doc).matched
+
+
 def test_and_not_asked_sentence_by_sentence_matches_the_walk_over_each_sentence():
     """An AND NOT inside a sentence query (huawei_sanctions) is answered for all sentences at once, as the walk
     over each one-sentence scope answers it: the sentence naming Iran is left out, the other kept."""

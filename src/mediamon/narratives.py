@@ -224,7 +224,7 @@ def _compile_file(spec: RulesFile, root: yaml.Node | None, path: Path, simplify)
         mention = None
         if body.mention is not None:
             try:
-                mention = compile_query(body.mention, concepts, simplify, interned)
+                mention = compile_query(body.mention, concepts, simplify, interned, mention=True)
                 if scoped := fields_in(mention.root):
                     # A mention is asked of one sentence at a time: a field would make every sentence match.
                     raise RuleError(f"a mention is one sentence's query and cannot use {', '.join(sorted(scoped))}: "

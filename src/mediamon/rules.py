@@ -633,12 +633,16 @@ class Compiled:
         if isinstance(node, Field):
             return self._eval(node.part, doc, scope & doc.field_scope(node.name))
         if isinstance(node, AtLeast):
+            needed = max(1, math.ceil(node.n * len(scope) / 100)) if node.percent else node.n
+            if _sentence_local(node.part):  # each sentence's hits are known for the whole document at once
+                per_sentence = self._per_sentence(node.part, doc)
+                found = [per_sentence[i] for i in sorted(scope) if i in per_sentence]
+                return Match(True, tuple(h for hits in found for h in hits)) if len(found) >= needed else NO
             candidates = doc.units("s", scope)
             if _monotone(node.part):  # only sentences with hits over the whole scope can match on their own
                 whole = self._eval(node.part, doc, scope)
                 candidates = [frozenset((i,)) for i in sorted(whole.sentences())] if whole.matched else []
             matched = [r for unit in candidates if (r := self._eval(node.part, doc, unit)).matched]
-            needed = max(1, math.ceil(node.n * len(scope) / 100)) if node.percent else node.n
             if len(matched) < needed:
                 return NO
             return Match(True, tuple(h for r in matched for h in r.hits))
@@ -655,6 +659,8 @@ class Compiled:
             return cached
         if isinstance(node, Terms):
             out = self._hits_by_sentence(node, doc)
+        elif isinstance(node, AtLeast):  # ATLEAST1: on one sentence, its part
+            out = self._per_sentence(node.part, doc)
         elif isinstance(node, Or):
             out = {}
             for part in node.parts:
@@ -709,8 +715,10 @@ def _children(node: Node) -> tuple[Node, ...]:
 
 @_by_identity
 def _sentence_local(node: Node) -> bool:
-    """Terms joined by AND, OR and NEAR, and AND NOT of such: on one sentence such a query matches exactly where
-    it has hits (a negated part only removes sentences)."""
+    """Terms joined by AND, OR and NEAR, AND NOT of such, and ATLEAST1 of such: on one sentence such a query
+    matches exactly where it has hits (a negated part only removes sentences)."""
+    if isinstance(node, AtLeast):
+        return node.n == 1 and not node.percent and _sentence_local(node.part)
     if isinstance(node, And):
         return (any(not isinstance(p, Not) for p in node.parts)
                 and all(_sentence_local(p.part if isinstance(p, Not) else p) for p in node.parts))
@@ -832,11 +840,26 @@ def _intern(node: Node, table: dict[Node, Node]) -> Node:
     return table.setdefault(node, node)
 
 
+def _sentence_not(node: Node) -> Node:
+    """A mention's AND NOT made to drop the sentence, not the article: each such AND becomes ATLEAST1 of it, so
+    a rare-earths sentence elsewhere no longer hides an export-control sentence (ATLEAST parts are already
+    asked sentence by sentence)."""
+    if isinstance(node, And):
+        if any(isinstance(p, Not) for p in node.parts):
+            return AtLeast(1, node)
+        return And(tuple(_sentence_not(p) for p in node.parts))
+    if isinstance(node, Or):
+        return Or(tuple(_sentence_not(p) for p in node.parts))
+    return node  # terms, NEAR (no NOT inside), ATLEAST; a mention has no fields
+
+
 def compile_query(text: str, concepts: dict[str, Node], simplify: Callable[[str], str] = lambda s: s,
-                  interned: dict[Node, Node] | None = None) -> Compiled:
+                  interned: dict[Node, Node] | None = None, mention: bool = False) -> Compiled:
     """Parse, resolve and check one query; RuleError says what is wrong. Queries compiled with one `interned`
-    table share their equal subtrees."""
+    table share their equal subtrees. A `mention` is one sentence's query: its NOT drops sentences."""
     root = _normalise_terms(_resolve(parse(text), concepts), simplify)
+    if mention:
+        root = _sentence_not(root)
     _validate(root)
     return Compiled(_intern(root, {} if interned is None else interned), text)
 
