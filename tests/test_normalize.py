@@ -84,6 +84,18 @@ def test_mainland_words_leave_everyday_words_that_contain_them(everyday):
     assert to_simplified(everyday) == everyday
 
 
+def test_every_mainland_word_holds_the_anchor_that_lets_it_be_looked_for():
+    """Texts with none of the words' Chinese anchors skip the regex: each word, written the Taiwan way, has one."""
+    from mediamon.normalize import _MAINLAND_ANCHORS, MAINLAND_WORDS
+
+    taiwan_forms = ["人工智慧", "辉达", "晶片", "AI资料中心", "伺服器", "大型语言模型", "演算法", "那斯达克", "智慧型手机",
+                    "新创公司", "新创企业", "ai 新创", "具身智慧", "智慧助手", "光模组", "长江储存", "位元组跳动", "网际网路",
+                    "智慧体"]
+    assert len(taiwan_forms) == len(MAINLAND_WORDS) == len(_MAINLAND_ANCHORS)
+    for form, (_, mainland), anchor in zip(taiwan_forms, MAINLAND_WORDS, _MAINLAND_ANCHORS):
+        assert anchor in form and to_simplified(form) == mainland, form
+
+
 def test_clean_text_strips_invisible_and_bidi_characters():
     """Zero-width and bidi controls from feeds do not survive."""
     assert clean_text("Deep\u200bSeek \u202eevil\u202c\r\n\r\n\r\n\r\nnext") == "DeepSeek evil\n\nnext"
