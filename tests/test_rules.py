@@ -206,6 +206,28 @@ def test_a_mentions_not_drops_the_sentence_not_the_article():
     assert not article_not.evaluate(doc).matched
 
 
+def test_a_sentencewise_query_over_a_scope_matches_the_walk_over_it(monkeypatch):
+    """Terms, OR, NEAR/s and ATLEAST1 of such are answered over a lead or paragraph from each sentence's own hits,
+    as the walk answers them; AND and NEAR/n, which can join sentences, are still walked."""
+    from mediamon import rules
+    from mediamon.rules import _sentencewise
+
+    query = compile_query("DeepSeek OR (chip* NEAR/s @curbs) OR ATLEAST1(Qwen)", CONCEPTS)
+    title, text = "DeepSeek 的新模型", "Qwen 发布。美国的出口管制 chips 收紧。\n无关。DeepSeek 回应。"
+    doc = Document.from_text(title, text)
+    assert _sentencewise(query.root)
+    scopes = (doc.everything, doc.field_scope("lead"), frozenset({1, 2}), frozenset({3}))
+    fast = [query.evaluate(doc, scope) for scope in scopes]
+    monkeypatch.setattr(rules, "_sentencewise", lambda node: False)  # the walk, on a fresh document
+    walked_doc = Document.from_text(title, text)
+    walked = [query.evaluate(walked_doc, scope) for scope in scopes]
+    for scope, a, b in zip(scopes, fast, walked):
+        assert a.matched == b.matched and set(a.hits) == set(b.hits), sorted(scope)
+    assert any(m.matched for m in fast) and not all(m.matched for m in fast)
+    assert not _sentencewise(compile_query("DeepSeek AND chip*", CONCEPTS).root)
+    assert not _sentencewise(compile_query("DeepSeek NEAR/3 chip*", CONCEPTS).root)
+
+
 def test_and_not_asked_sentence_by_sentence_matches_the_walk_over_each_sentence():
     """An AND NOT inside a sentence query (huawei_sanctions) is answered for all sentences at once, as the walk
     over each one-sentence scope answers it: the sentence naming Iran is left out, the other kept."""

@@ -596,6 +596,10 @@ class Compiled:
         if len(scope) == 1 and _sentence_local(node):  # ATLEAST and NEAR/s ask sentence by sentence
             hits = self._per_sentence(node, doc).get(next(iter(scope)))
             return Match(True, hits) if hits else NO
+        if _sentencewise(node):  # over any scope, the union of its sentences' own matches
+            per_sentence = self._per_sentence(node, doc)
+            hits = tuple(h for i in sorted(per_sentence) if i in scope for h in per_sentence[i])
+            return Match(True, hits) if hits else NO
         key = (id(node), scope)
         cached = _recall(doc._results, key, node)
         if cached is not None:
@@ -723,6 +727,17 @@ def _sentence_local(node: Node) -> bool:
         return (any(not isinstance(p, Not) for p in node.parts)
                 and all(_sentence_local(p.part if isinstance(p, Not) else p) for p in node.parts))
     return isinstance(node, (Terms, Or, Near)) and all(_sentence_local(p) for p in _children(node))
+
+
+@_by_identity
+def _sentencewise(node: Node) -> bool:
+    """Terms, OR, same-sentence NEAR and ATLEAST1 of such: over any scope such a query matches in the sentences
+    where it matches alone (an AND, NOT or a wider NEAR can join or part sentences, so they are walked)."""
+    if isinstance(node, AtLeast):
+        return node.n == 1 and not node.percent and _sentencewise(node.part)
+    if isinstance(node, Near):
+        return node.within == "s" and _sentencewise(node.left) and _sentencewise(node.right)
+    return isinstance(node, (Terms, Or)) and all(_sentencewise(p) for p in _children(node))
 
 
 @_by_identity
