@@ -92,3 +92,12 @@ def test_a_batch_is_scored_by_the_rules_of_its_commit():
     require_shared("corpora/feed_archives")
     assert batches.score_at(labelsets.records(batch=12), "7ca15d8") == {"chinese_ai": (1, 0, 1), "chip_controls": (0, 0, 0),
                                                 "ai_valuations": (0, 0, 1)}
+
+
+def test_an_article_read_whole_falls_in_the_half_of_its_first_characters():
+    """Tune and check never hold the same article twice: batch 18's whole readings hash as their short twins."""
+    from mediamon.testing.labelsets import part_of
+
+    refs = [f"exposir:feed:https://example.com/{n}" for n in range(40)]
+    assert {part_of(r) for r in refs} == {"tune", "check"}
+    assert all(part_of(r.replace("exposir:", "exposir-full:", 1)) == part_of(r) for r in refs)

@@ -96,6 +96,16 @@ def test_every_mainland_word_holds_the_anchor_that_lets_it_be_looked_for():
         assert anchor in form and to_simplified(form) == mainland, form
 
 
+def test_a_mainland_word_that_is_not_one_literal_word_is_refused():
+    """The skip needs every match to hold the word's characters: an optional or alternative character would not."""
+    from mediamon.normalize import _anchor
+
+    assert _anchor("(?<![a-z])ai ?资料中心") == "资料中心" and _anchor("(?<![光王])辉达(?![到成])") == "辉达"
+    for pattern in ("智慧型?手机", "[晶矽]片", "人工智慧|AI"):
+        with pytest.raises(ValueError, match="MAINLAND_WORDS"):
+            _anchor(pattern)
+
+
 def test_clean_text_strips_invisible_and_bidi_characters():
     """Zero-width and bidi controls from feeds do not survive."""
     assert clean_text("Deep\u200bSeek \u202eevil\u202c\r\n\r\n\r\n\r\nnext") == "DeepSeek evil\n\nnext"

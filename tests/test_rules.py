@@ -206,26 +206,48 @@ def test_a_mentions_not_drops_the_sentence_not_the_article():
     assert not article_not.evaluate(doc).matched
 
 
-def test_a_sentencewise_query_over_a_scope_matches_the_walk_over_it(monkeypatch):
-    """Terms, OR, NEAR/s and ATLEAST1 of such are answered over a lead or paragraph from each sentence's own hits,
-    as the walk answers them; AND and NEAR/n, which can join sentences, are still walked."""
+@pytest.mark.parametrize("query,title,text", [
+    ("DeepSeek OR (chip* NEAR/s @curbs) OR ATLEAST1(Qwen)", "DeepSeek 的新模型",
+     "Qwen 发布。美国的出口管制 chips 收紧。\n无关。DeepSeek 回应。"),
+    ("ATLEAST1((chip* NEAR/s @curbs) NOT Qwen) OR @cn_ai", "标题", "Qwen chips 出口管制。DeepSeek chips 出口管制。\n无关。"),
+    # an OR's hits stay part by part: NEAR/n pairs across a sentence break and keeps the first four words of each
+    ("(alpha OR beta OR eps) NEAR/3 (gamma OR delta OR zeta)", "", "beta delta eps zeta one two three gamma. Alpha x."),
+])
+def test_a_sentencewise_query_over_a_scope_answers_as_the_walk_without_the_shortcut(monkeypatch, query, title, text):
+    """Terms, OR, NEAR/s and ATLEAST1 of a sentence query are answered over a lead or paragraph from each sentence's
+    own hits, as the walk answers them: the same hits in the same order and the same matched words."""
     from mediamon import rules
-    from mediamon.rules import _sentencewise
 
-    query = compile_query("DeepSeek OR (chip* NEAR/s @curbs) OR ATLEAST1(Qwen)", CONCEPTS)
-    title, text = "DeepSeek 的新模型", "Qwen 发布。美国的出口管制 chips 收紧。\n无关。DeepSeek 回应。"
+    compiled = compile_query(query, CONCEPTS)
     doc = Document.from_text(title, text)
-    assert _sentencewise(query.root)
-    scopes = (doc.everything, doc.field_scope("lead"), frozenset({1, 2}), frozenset({3}))
-    fast = [query.evaluate(doc, scope) for scope in scopes]
+    scopes = (doc.everything, doc.field_scope("lead"), frozenset({1, 2}), frozenset({3}), frozenset())
+    fast = [compiled.evaluate(doc, scope) for scope in scopes]
     monkeypatch.setattr(rules, "_sentencewise", lambda node: False)  # the walk, on a fresh document
     walked_doc = Document.from_text(title, text)
-    walked = [query.evaluate(walked_doc, scope) for scope in scopes]
+    walked = [compiled.evaluate(walked_doc, scope) for scope in scopes]
     for scope, a, b in zip(scopes, fast, walked):
-        assert a.matched == b.matched and set(a.hits) == set(b.hits), sorted(scope)
-    assert any(m.matched for m in fast) and not all(m.matched for m in fast)
+        assert (a.matched, a.hits) == (b.matched, b.hits), sorted(scope)
+        assert matched_words(a, doc) == matched_words(b, walked_doc)
+    assert any(m.matched for m in fast)
+
+
+def test_which_queries_take_the_sentencewise_shortcut():
+    """AND and NEAR/n can join sentences, so they are walked; ATLEAST1 of an AND NOT asks each sentence alone."""
+    from mediamon.rules import _sentencewise
+
+    assert _sentencewise(compile_query("DeepSeek OR (chip* NEAR/s @curbs)", CONCEPTS).root)
+    assert _sentencewise(compile_query("ATLEAST1(chip* NOT Qwen)", CONCEPTS).root)
     assert not _sentencewise(compile_query("DeepSeek AND chip*", CONCEPTS).root)
     assert not _sentencewise(compile_query("DeepSeek NEAR/3 chip*", CONCEPTS).root)
+
+
+def test_a_mentions_not_inside_a_near_side_drops_the_sentence_and_a_wider_one_is_refused():
+    """(a NOT b) NEAR/s c in a mention asks each sentence; ATLEAST2 beside a NOT cannot match one sentence."""
+    query = compile_query("(出口管制 NOT 稀土) NEAR/s 美国", {}, mention=True)
+    doc = Document.from_text("", "中方宣布暂停稀土出口管制措施。\n美国公布的出口管制规则将暂停实施一年。")
+    assert query.evaluate(doc).sentences() == {1}
+    with pytest.raises(RuleError, match="one sentence"):
+        compile_query("ATLEAST2(芯片) NOT 稀土", {}, mention=True)
 
 
 def test_and_not_asked_sentence_by_sentence_matches_the_walk_over_each_sentence():

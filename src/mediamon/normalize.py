@@ -113,10 +113,20 @@ MAINLAND_WORDS = (
     ("智慧体(?![育系验制质现会力积量])", "智能体"),
 )
 _MAINLAND_WORD = re.compile("|".join(f"({pattern})" for pattern, _ in MAINLAND_WORDS), re.I)
-# The Chinese characters every match of each pattern holds (its longest Han run outside lookarounds): texts with
-# none of them skip the regex, which its leading lookbehinds keep from scanning fast (0.5 ms on a page).
-_MAINLAND_ANCHORS = tuple(max(re.findall(f"[{HAN_CHARS}]+", re.sub(r"\(\?<?[!=][^)]*\)", "", pattern)), key=len)
-                          for pattern, _ in MAINLAND_WORDS)
+
+
+def _anchor(pattern: str) -> str:
+    """A Taiwan word's Chinese characters, which every match holds; the pattern outside its lookarounds must be
+    one run of them, after an optional "ai ?", or the skip would be unsound."""
+    bare = re.sub(r"\(\?<?[!=][^()]*\)", "", pattern)
+    if not re.fullmatch(f"(?:ai \\?)?[{HAN_CHARS}]+", bare):
+        raise ValueError(f"MAINLAND_WORDS: {pattern!r} is not a literal Chinese word with lookarounds")
+    return bare.removeprefix("ai ?")
+
+
+# The Chinese characters every match of each pattern holds: texts with none of them skip the regex, which its
+# leading lookbehinds keep from scanning fast (0.5 ms on a page).
+_MAINLAND_ANCHORS = tuple(_anchor(pattern) for pattern, _ in MAINLAND_WORDS)
 
 
 @lru_cache(maxsize=4)

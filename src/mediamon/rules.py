@@ -25,7 +25,7 @@ import math
 import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 import ahocorasick
 import pyparsing as pp
@@ -231,7 +231,8 @@ class Document:
     _word_pos: list[float] = field(default_factory=list)
     _word_end: list[float] = field(default_factory=list)  # the position just after each word
     _hits: dict[int, tuple[Terms, dict[int, tuple[Hit, ...]]]] = field(default_factory=dict)  # by node id
-    _results: dict[tuple[int, frozenset[int]], tuple[Node, Match]] = field(default_factory=dict)  # by (id, scope)
+    # by (id, scope), and by ("sentences", id) for a sentence-local query's hits in each sentence
+    _results: dict[tuple, tuple[Node, Any]] = field(default_factory=dict)
     _scopes: dict[str, frozenset[int]] = field(default_factory=dict)
     _folded: str | None = None
     index: PieceIndex | None = None  # the rulebook's literal pieces, to find which occur in one pass
@@ -593,10 +594,11 @@ class Compiled:
 
     def _eval(self, node: Node, doc: Document, scope: frozenset[int]) -> Match:
         """Evaluate one node within a set of sentences, once per document (interned nodes are shared by rules)."""
-        if len(scope) == 1 and _sentence_local(node):  # ATLEAST and NEAR/s ask sentence by sentence
+        if len(scope) == 1 and _sentence_local(node):  # one sentence: the sentence-local answer
             hits = self._per_sentence(node, doc).get(next(iter(scope)))
             return Match(True, hits) if hits else NO
-        if _sentencewise(node):  # over any scope, the union of its sentences' own matches
+        if _sentencewise(node) and not isinstance(node, Or):  # over any scope, its sentences' own matches (an
+            # OR is walked, so its hits stay part by part, the order NEAR/n's pairing and matched words follow)
             per_sentence = self._per_sentence(node, doc)
             hits = tuple(h for i in sorted(per_sentence) if i in scope for h in per_sentence[i])
             return Match(True, hits) if hits else NO
@@ -692,7 +694,7 @@ class Compiled:
         if isinstance(node.within, int):
             hits = _near_hits(left.hits, right.hits, node.within)
             return Match(bool(hits), hits)
-        # Only the units where both sides have hits can match (NOT is refused inside NEAR).
+        # Only the units where both sides have hits can match (a side is never only a NOT: _validate).
         left_sentences, right_sentences = left.sentences() & scope, right.sentences() & scope
         if node.within == "s":
             units = [frozenset((i,)) for i in sorted(left_sentences & right_sentences)]
@@ -731,10 +733,11 @@ def _sentence_local(node: Node) -> bool:
 
 @_by_identity
 def _sentencewise(node: Node) -> bool:
-    """Terms, OR, same-sentence NEAR and ATLEAST1 of such: over any scope such a query matches in the sentences
-    where it matches alone (an AND, NOT or a wider NEAR can join or part sentences, so they are walked)."""
-    if isinstance(node, AtLeast):
-        return node.n == 1 and not node.percent and _sentencewise(node.part)
+    """Terms, OR, same-sentence NEAR of such, and ATLEAST1 of a sentence-local query: over any scope such a query
+    matches in the sentences where it matches alone (an AND, NOT or a wider NEAR can join or part sentences, so
+    they are walked)."""
+    if isinstance(node, AtLeast):  # ATLEAST1 asks each sentence alone, whatever its part
+        return node.n == 1 and not node.percent and _sentence_local(node.part)
     if isinstance(node, Near):
         return node.within == "s" and _sentencewise(node.left) and _sentencewise(node.right)
     return isinstance(node, (Terms, Or)) and all(_sentencewise(p) for p in _children(node))
@@ -858,14 +861,19 @@ def _intern(node: Node, table: dict[Node, Node]) -> Node:
 def _sentence_not(node: Node) -> Node:
     """A mention's AND NOT made to drop the sentence, not the article: each such AND becomes ATLEAST1 of it, so
     a rare-earths sentence elsewhere no longer hides an export-control sentence (ATLEAST parts are already
-    asked sentence by sentence)."""
+    asked sentence by sentence). An AND NOT whose parts cannot match within one sentence is refused."""
     if isinstance(node, And):
         if any(isinstance(p, Not) for p in node.parts):
+            if not _sentence_local(node):
+                raise RuleError("a mention is one sentence's query: an AND NOT in it needs parts that can match "
+                                "in one sentence (no ATLEAST2 or ATLEAST%); put the wider test in a rule")
             return AtLeast(1, node)
         return And(tuple(_sentence_not(p) for p in node.parts))
     if isinstance(node, Or):
         return Or(tuple(_sentence_not(p) for p in node.parts))
-    return node  # terms, NEAR (no NOT inside), ATLEAST; a mention has no fields
+    if isinstance(node, Near):  # a side may be (a NOT b)
+        return Near(_sentence_not(node.left), _sentence_not(node.right), node.within)
+    return node  # terms, ATLEAST (asked sentence by sentence); a mention has no fields
 
 
 def compile_query(text: str, concepts: dict[str, Node], simplify: Callable[[str], str] = lambda s: s,

@@ -159,12 +159,12 @@ def draw(batch: int, shared: Path = labelsets.SHARED) -> list[list[dict]]:
         chosen = hits if spec.candidates is None else rng.sample(hits, min(spec.candidates, len(hits)))
         sample = chosen + rng.sample(rest, min(spec.others, len(rest)))
         rng.shuffle(sample)
-    size = -(-len(sample) // spec.parts)
-    return [sample[i:i + size] for i in range(0, len(sample), size)]
+    size = max(1, -(-len(sample) // spec.parts))  # parts of equal size, the last one smaller
+    return [sample[i:i + size] for i in range(0, len(sample), size)] or [[]]
 
 
 def merge(batch: int, items: list[dict], first: list[dict], second: list[dict], labels: Path = labelsets.LABELS) -> dict:
-    """Append two readers' labels of a batch (or of one half) to the readers' files and the agreed labels to
+    """Append two readers' labels of a batch (or of one part) to the readers' files and the agreed labels to
     extra_gold.jsonl; nothing is written when an item was merged before or a reader's file is incomplete."""
     merged = {r["ref"] for r in labelsets._jsonl(labels / "readers/reader_A.jsonl")}
     again = [item["ref"] for item in items if item["ref"] in merged]
