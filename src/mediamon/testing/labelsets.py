@@ -107,12 +107,9 @@ def resolve(ref: str, shared: Path = SHARED) -> tuple[str, str]:
     kind, _, rest = ref.partition(":")
     if kind == "seed":
         return _seed_text(rest)
-    if kind == "exposir":
+    if kind in ("exposir", "exposir-full"):
         item = _feed_items(shared)[rest]
-        return (item.get("title") or "").strip(), feed_item_text(item)
-    if kind == "exposir-full":
-        item = _feed_items(shared)[rest]
-        return (item.get("title") or "").strip(), feed_item_text(item, WHOLE_TEXT_CHARS)
+        return (item.get("title") or "").strip(), feed_item_text(item, WHOLE_TEXT_CHARS if kind == "exposir-full" else TEXT_CHARS)
     if kind == "page":
         return _page_text(shared, rest)
     if kind == "haoqi7":
