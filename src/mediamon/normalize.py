@@ -135,10 +135,16 @@ def _converter(config: str) -> opencc.OpenCC:
     return opencc.OpenCC(config)
 
 
+# Names OpenCC's t2s gets wrong, kept as written: it turns Huawei's 昇腾 (Ascend), in either script, into the
+# everyday word 升腾 ("rise"), so a rule or alias for Ascend matched 热气升腾 in any headline.
+OPENCC_ERRORS = {"昇騰": "昇腾", "昇腾": "昇腾"}
+
+
 def to_simplified(text: str, protected: dict[str, str] | None = None) -> str:
-    """Simplified-script copy of text in mainland words (MAINLAND_WORDS); `protected` maps terms OpenCC gets wrong
-    (昇騰 → 昇腾) to their forms."""
-    if not protected:
+    """Simplified-script copy of text in mainland words (MAINLAND_WORDS); OPENCC_ERRORS and `protected` map terms
+    OpenCC gets wrong to their forms."""
+    protected = OPENCC_ERRORS | (protected or {})
+    if not any(term in text for term in protected):
         return _mainland_words(_converter("t2s").convert(text))
     pattern = re.compile("|".join(re.escape(k) for k in sorted(protected, key=len, reverse=True)))
     out, last = [], 0
