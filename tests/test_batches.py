@@ -101,3 +101,14 @@ def test_an_article_read_whole_falls_in_the_half_of_its_first_characters():
     refs = [f"exposir:feed:https://example.com/{n}" for n in range(40)]
     assert {part_of(r) for r in refs} == {"tune", "check"}
     assert all(part_of(r.replace("exposir:", "exposir-full:", 1)) == part_of(r) for r in refs)
+
+
+@pytest.mark.shared
+def test_every_unread_item_the_rules_label_has_been_read():
+    """Batch 19 read every unread archive item the rules labelled, and nothing unread names the words the batches
+    were drawn by: a rule edit that labels an unread item fails here, asking for it to be read as a new batch
+    before its precision is claimed."""
+    require_shared("corpora/feed_archives")
+    counts = batches.unread()
+    assert set(counts) == {"exposir", "haoqi7"} and all(items > 1000 for items, _, _ in counts.values())
+    assert all(named == 0 and labelled == [] for _, named, labelled in counts.values()), counts

@@ -4,6 +4,7 @@
     python -m mediamon.testing.batches merge --batch 13 --items /tmp/b13/items.jsonl A.jsonl B.jsonl
     python -m mediamon.testing.batches check                               # re-draws every batch, compares
     python -m mediamon.testing.batches heldout                             # each batch against its rules, pooled
+    python -m mediamon.testing.batches unread                              # what a next batch could be drawn from
 
 A batch is drawn from the items not read before it (the readers' files record each item's batch), with a
 fixed seed, so any draw can be re-run and checked against what the readers were given. Batches 1-8 were
@@ -295,6 +296,29 @@ def heldout(shared: Path = labelsets.SHARED) -> str:
     return "\n".join([header, *rows, total])
 
 
+# The words each archive's batches were drawn by (batches 9, 12 and 18 for exposir; 10-11 and 13-17 for haoqi7).
+_DRAWN_BY = {"exposir": _EXPOSIR_WORDS,
+             "haoqi7": "|".join([_HEADLINE_AI_WORDS, _HEADLINE_CHIP_WORDS, r"(?<![A-Za-z])AI(?![A-Za-z])"])}
+
+
+def unread(shared: Path = labelsets.SHARED, config: Path = labelsets.ROOT / "config") -> dict[str, tuple[int, int, list]]:
+    """Per archive: its unread items, how many name the words its batches were drawn by, and the references of
+    those the rules in `config` label (what a new held-out batch could still be drawn from)."""
+    from mediamon.analysis import load_analysis
+    from mediamon.normalize import to_simplified
+
+    read = read_before(max(SPECS) + 1)
+    rules = load_analysis(config).rulebook
+    out = {}
+    for name, pool in (("exposir", _exposir_pool(read, shared)), ("haoqi7", _headline_pool(read, shared))):
+        words = re.compile(_DRAWN_BY[name], re.I)
+        named = sum(bool(words.search(r["title"] + " " + r["text"])) for r in pool)
+        labelled = [r["ref"] for r in pool
+                    if rules.label(rules.document(to_simplified(r["title"]), to_simplified(r["text"])))]
+        out[name] = (len(pool), named, labelled)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """Draw a batch, merge its two readers, or check that every recorded batch re-draws the same."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -308,6 +332,7 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("readers", type=Path, nargs=2, help="the first and the second reader's JSON lines")
     sub.add_parser("check")
     sub.add_parser("heldout", help="score each batch at the commit named in SPECS (needs git and ../shared)")
+    sub.add_parser("unread", help="what is left to draw: unread items, those naming the batches' words, those the rules label")
     args = parser.parse_args(argv)
     if args.command == "draw":
         args.out.mkdir(parents=True, exist_ok=True)
@@ -322,6 +347,10 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(merge(args.batch, labelsets._jsonl(args.items), first, second)))
     elif args.command == "heldout":
         print(heldout())
+    elif args.command == "unread":
+        for name, (items, named, labelled) in unread().items():
+            print(f"{name}: {items:,} unread items, {named} naming its batches' words, {len(labelled)} labelled by "
+                  f"the rules in config/" + "".join(f"\n  {ref}" for ref in labelled))
     else:
         for batch, same in check().items():
             print(f"batch {batch}: {'re-draws the same items' if same else 'DIFFERS from what its readers read'}")
