@@ -264,3 +264,25 @@ def test_and_not_asked_sentence_by_sentence_matches_the_walk_over_each_sentence(
     assert sorted(per_sentence) == [i for i, m in walked.items() if m.matched]
     assert all(per_sentence[i] == walked[i].hits for i in per_sentence)
     assert isinstance(query, Compiled) and query.evaluate(doc).matched
+
+
+def test_a_paragraph_counts_in_a_digest_or_a_short_text_but_not_lost_in_a_long_one():
+    """Two sentences on Doubao in one paragraph, after a lead about something else, make a Chinese AI label in a
+    digest (its headline joins stories with ；) and in a short piece, not among 60 sentences of other things; the
+    digest's headline words are a condition, never words of the label (the digest ranks headline words first)."""
+    from mediamon.testing import project_config
+
+    rulebook = project_config().analysis.rulebook
+    brief = "字节跳动的豆包今天发布了新版本。豆包的日活用户已经超过一亿。"
+    other = [f"第{n}项工作稳步推进，各地区各部门认真落实。" for n in range(60)]
+    cases = {"8点1氪丨国铁回应加价；苹果发布新品；汽车利润率下降": (other[:30], other[30:]),
+             "保险资金发挥长期优势": (other[:30], other[30:]), "一家公司的新进展": (other[:3], [])}
+    found = []
+    for title, (before, after) in cases.items():
+        doc = rulebook.document(title, "".join(before) + "\n" + brief + "\n" + "".join(after))
+        found.append({label.narrative: label for label in rulebook.label(doc) if label.frame is None})
+    digest, long_piece, short_piece = found
+    assert digest["chinese_ai"].rule == "a_paragraph"
+    assert not any(word.startswith("title:") for word in digest["chinese_ai"].matched)
+    assert "chinese_ai" not in long_piece
+    assert short_piece["chinese_ai"].rule == "a_paragraph"
