@@ -106,9 +106,21 @@ def test_an_article_read_whole_falls_in_the_half_of_its_first_characters():
 @pytest.mark.shared
 def test_every_unread_item_the_rules_label_has_been_read():
     """Batch 19 read every unread archive item the rules labelled, and nothing unread names the words the batches
-    were drawn by: a rule edit that labels an unread item fails here, asking for it to be read as a new batch
-    before its precision is claimed."""
+    were drawn by. A rule edit that labels an unread item, right or wrong, fails here on purpose: read those items
+    as a new batch (`batches draw`) before claiming the edit's precision."""
     require_shared("corpora/feed_archives")
     counts = batches.unread()
     assert set(counts) == {"exposir", "haoqi7"} and all(items > 1000 for items, _, _ in counts.values())
     assert all(named == 0 and labelled == [] for _, named, labelled in counts.values()), counts
+
+
+def test_the_rules_of_a_commit_are_that_commits_even_from_inside_a_checkout(monkeypatch):
+    """`python -c` puts its working directory first on sys.path; run from src/, the child would import today's
+    mediamon instead of the commit's. A bad commit id is refused before git sees it."""
+    from mediamon.testing.labelsets import ROOT
+
+    monkeypatch.chdir(ROOT / "src")
+    printed = batches._run_at("a7afbe9", [], "import mediamon; print(mediamon.__file__)")
+    assert not printed.strip().startswith(str(ROOT)), printed  # the commit's copy in a scratch folder
+    with pytest.raises(ValueError, match="not a commit id"):
+        batches._run_at("--output=/tmp/x", [], "print(1)")

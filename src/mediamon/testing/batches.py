@@ -25,6 +25,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mediamon.normalize import detect_script, to_simplified
 from mediamon.testing import labelsets
 
 NARRATIVES = ["chinese_ai", "chip_controls", "ai_valuations"]
@@ -82,8 +83,6 @@ def read_before(batch: int, labels: Path = labelsets.LABELS) -> set[str]:
 
 def _exposir_pool(read: set[str], shared: Path) -> list[dict]:
     """Unread exposir items with text, whose headline no reader has seen (dev items included)."""
-    from mediamon.normalize import detect_script
-
     items = labelsets._feed_items(shared)
     dev = labelsets._jsonl(shared / "labels/dev_sample.jsonl")
     dev_urls, dev_titles = {d.get("url") for d in dev}, {d.get("title") for d in dev}
@@ -103,8 +102,6 @@ def _exposir_pool(read: set[str], shared: Path) -> list[dict]:
 
 def _exposir_full_pool(read: set[str], shared: Path) -> list[dict]:
     """Exposir items longer than what readers saw (TEXT_CHARS), whole, each headline once, not yet read whole."""
-    from mediamon.normalize import detect_script
-
     pool, seen = [], set()
     for key, item in sorted(labelsets._feed_items(shared).items()):
         title = (item.get("title") or "").strip()
@@ -236,18 +233,25 @@ _SCORE_LINE = re.compile(r"^(chinese_ai|chip_controls|ai_valuations)\s.*?\s(\d+)
 
 
 def _run_at(commit: str, records: list[dict], command: str) -> str:
-    """What a Python command prints under the code and rules of a commit, taken from git into a scratch folder and
-    run in a fresh process (so later edits cannot leak in); it finds the records in RECORDS and the rules in CONFIG."""
+    """What a Python command prints under the code and rules of a commit (git archive, a fresh process)."""
+    if not re.fullmatch(r"[0-9a-f]{7,40}", commit):
+        raise ValueError(f"not a commit id: {commit!r}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         archive = subprocess.run(["git", "-C", str(labelsets.ROOT), "archive", commit, "src", "config"],
-                                 check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+                                 capture_output=True)
+        if archive.returncode:
+            raise RuntimeError(f"git archive {commit}: {archive.stderr.decode(errors='replace').strip()}")
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
         labels = folder / "labels.jsonl"
         labels.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-        done = subprocess.run([sys.executable, "-c", command], capture_output=True, text=True, check=True,
+        # Run from the scratch folder: `python -c` puts the working directory first on sys.path, where a checkout's
+        # own src/ would shadow the commit's.
+        done = subprocess.run([sys.executable, "-c", command], capture_output=True, text=True, cwd=folder,
                               env={**os.environ, "PYTHONPATH": str(folder / "src"), "RECORDS": str(labels),
                                    "CONFIG": str(folder / "config")})
+        if done.returncode:
+            raise RuntimeError(f"the rules at {commit} failed: {done.stderr.strip()[-2000:]}")
     return done.stdout
 
 
@@ -296,26 +300,22 @@ def heldout(shared: Path = labelsets.SHARED) -> str:
     return "\n".join([header, *rows, total])
 
 
-# The words each archive's batches were drawn by (batches 9, 12 and 18 for exposir; 10-11 and 13-17 for haoqi7).
-_DRAWN_BY = {"exposir": _EXPOSIR_WORDS,
-             "haoqi7": "|".join([_HEADLINE_AI_WORDS, _HEADLINE_CHIP_WORDS, r"(?<![A-Za-z])AI(?![A-Za-z])"])}
+def _labels_any(rules, record: dict) -> bool:
+    """Whether the rules give a record (title and text in any script) any narrative."""
+    return bool(rules.label(rules.document(to_simplified(record["title"]), to_simplified(record["text"]))))
 
 
 def unread(shared: Path = labelsets.SHARED, config: Path = labelsets.ROOT / "config") -> dict[str, tuple[int, int, list]]:
-    """Per archive: its unread items, how many name the words its batches were drawn by, and the references of
-    those the rules in `config` label (what a new held-out batch could still be drawn from)."""
+    """Per archive: unread items, those naming the words its batches were drawn by, the refs the rules label."""
     from mediamon.analysis import load_analysis
-    from mediamon.normalize import to_simplified
 
     read = read_before(max(SPECS) + 1)
     rules = load_analysis(config).rulebook
     out = {}
     for name, pool in (("exposir", _exposir_pool(read, shared)), ("haoqi7", _headline_pool(read, shared))):
-        words = re.compile(_DRAWN_BY[name], re.I)
+        words = re.compile("|".join(sorted({s.words for s in SPECS.values() if s.source == name and s.words})), re.I)
         named = sum(bool(words.search(r["title"] + " " + r["text"])) for r in pool)
-        labelled = [r["ref"] for r in pool
-                    if rules.label(rules.document(to_simplified(r["title"]), to_simplified(r["text"])))]
-        out[name] = (len(pool), named, labelled)
+        out[name] = (len(pool), named, [r["ref"] for r in pool if _labels_any(rules, r)])
     return out
 
 
