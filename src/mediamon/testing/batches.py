@@ -69,7 +69,7 @@ SPECS = {
     # The pipeline labels whole articles, but readers had read 1,500 characters: this batch re-reads every long
     # exposir item (read before or not) whole, to check the rules' salience where a mention can sit deep in a text.
     18: Spec("exposir-full", _EXPOSIR_WORDS, None, 24, 18, parts=4, scored_at="270d497"),
-    # No unread item names the words above any more (4 of the 634 read items that named none were positives). This
+    # No unread item names the words above any more (`unread`), and few that name none are coverage. This
     # batch checks precision on fresh text instead: every unread item the rules label, mixed with others.
     19: Spec("fired", "", None, 64, 19, scored_at="a7afbe9"),
 }
